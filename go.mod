@@ -1,0 +1,3 @@
+module github.com/rackwall/rackwall
+
+go 1.26
