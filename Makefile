@@ -1,0 +1,60 @@
+# rackwall — build, test and run the appliance.
+#
+#   make run    build the qemu-amd64 image, boot it in qemu on a small rack lab
+#   make test   every test: unit, fuzz seeds, rack lab, qemu and browser
+#
+# Both install the Debian packages they need when run as root, and name the
+# missing ones otherwise.
+
+GO      ?= go
+BOARD   ?= qemu-amd64
+VERSION ?= 1
+OUT     ?= out
+export CGO_ENABLED = 0
+
+PROGRAMS = ./dataplane/cmd/rackwall-dataplane ./appliance/cmd/rackwall
+
+.PHONY: build test unit check bench lab-up lab-down image run generate fuzz
+
+build:
+	$(GO) build ./...
+	mkdir -p bin
+	$(GO) build -trimpath -o bin/ $(PROGRAMS)
+
+# The whole suite. Lab, qemu and browser tests need root; without it they
+# skip with a one-line reason.
+test: check
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/host-deps.sh test; \
+	 else echo "not root: lab, qemu and browser tests will skip"; fi
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Unit tests only (no root needed).
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
+
+check:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+generate:
+	$(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100 generate
+
+bench:
+	@scripts/host-deps.sh lab
+	$(GO) test -run '^$$' -bench . -benchmem ./dataplane/...
+	$(GO) run ./tests/bench
+
+lab-up:
+	@scripts/host-deps.sh lab
+	$(GO) run ./tests/lab/cmd/rackwall-lab up --state $(OUT)/lab.state
+
+lab-down:
+	$(GO) run ./tests/lab/cmd/rackwall-lab down --state $(OUT)/lab.state
+
+image:
+	@scripts/host-deps.sh image
+	$(GO) run ./image/cmd/rackwall-image --board $(BOARD) --version $(VERSION) --out $(OUT)/$(BOARD).img
+
+run:
+	@scripts/host-deps.sh lab image run
+	$(GO) run ./image/cmd/rackwall-run --board qemu-amd64 --out $(OUT)
