@@ -1,0 +1,5 @@
+//go:build !race
+
+package quarantine
+
+const raceEnabled = false
