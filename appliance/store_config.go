@@ -1,0 +1,179 @@
+package appliance
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything the box keeps across reboots: the policy and rules in
+// their own text formats, the UI and system settings, and the credentials.
+type Config struct {
+	Policy   string      `json:"policy"`
+	Rules    string      `json:"rules"`
+	Settings Settings    `json:"settings"`
+	Auth     Credentials `json:"auth"`
+}
+
+// Settings are the appliance settings that are not dataplane policy.
+type Settings struct {
+	// Syslog is a remote syslog server "host:port" (RFC 5424 over UDP); empty is off.
+	Syslog string `json:"syslog"`
+	// Webhook is a URL that receives every event as a JSON POST; empty is off.
+	Webhook string `json:"webhook"`
+	// ConfirmSeconds is how long a change applied with commit-confirm runs
+	// before it reverts by itself.
+	ConfirmSeconds int `json:"confirm_seconds"`
+	// ListenHTTPS is the UI's TLS address.
+	ListenHTTPS string `json:"listen_https"`
+	// ListenHTTP is a plain HTTP address; empty (the default) serves no plain HTTP.
+	ListenHTTP string `json:"listen_http"`
+	// Management port addressing: "dhcp" or "static".
+	MgmtMode    string   `json:"mgmt_mode"`
+	MgmtAddress string   `json:"mgmt_address"` // CIDR, static only
+	MgmtGateway string   `json:"mgmt_gateway"` // static only
+	MgmtDNS     []string `json:"mgmt_dns"`
+	// BridgeMTU is the MTU of the bridge ports.
+	BridgeMTU int `json:"bridge_mtu"`
+	// FailMode says what the bypass does when the dataplane dies: "open"
+	// (frames pass unfiltered) or "closed" (nothing passes).
+	FailMode string `json:"fail_mode"`
+}
+
+// Credentials are the admin password hash and the API token hashes. They are
+// part of every revision but a rollback never changes them: rolling back the
+// rules must not bring back an old password.
+type Credentials struct {
+	AdminHash string     `json:"admin_hash,omitempty"`
+	Tokens    []APIToken `json:"tokens,omitempty"`
+}
+
+// APIToken is a stored API token: only the SHA-256 of the secret is kept.
+type APIToken struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Hash    string    `json:"hash"` // hex SHA-256 of the token
+	Created time.Time `json:"created"`
+}
+
+// Limits of the settings, stated once for validation and the UI.
+const (
+	MinConfirmSeconds = 10
+	MaxConfirmSeconds = 3600
+	MinBridgeMTU      = 576
+	MaxBridgeMTU      = 9216
+	maxSettingLen     = 512
+)
+
+// DefaultSettings returns the shipped settings.
+func DefaultSettings() Settings {
+	return Settings{
+		ConfirmSeconds: 60,
+		ListenHTTPS:    ":443",
+		MgmtMode:       "dhcp",
+		BridgeMTU:      1500,
+		FailMode:       "open",
+	}
+}
+
+// Validate checks the settings and names the first bad field.
+func (s Settings) Validate() error {
+	for name, v := range map[string]string{"syslog": s.Syslog, "webhook": s.Webhook,
+		"listen_https": s.ListenHTTPS, "listen_http": s.ListenHTTP,
+		"mgmt_address": s.MgmtAddress, "mgmt_gateway": s.MgmtGateway} {
+		if len(v) > maxSettingLen {
+			return fmt.Errorf("%s: longer than %d characters", name, maxSettingLen)
+		}
+	}
+	if s.Syslog != "" {
+		if err := checkHostPort(s.Syslog); err != nil {
+			return fmt.Errorf("syslog: %v", err)
+		}
+	}
+	if s.Webhook != "" {
+		u, err := url.Parse(s.Webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("webhook: %q is not an http:// or https:// URL", s.Webhook)
+		}
+	}
+	if s.ConfirmSeconds < MinConfirmSeconds || s.ConfirmSeconds > MaxConfirmSeconds {
+		return fmt.Errorf("confirm_seconds: %d is outside %d to %d", s.ConfirmSeconds, MinConfirmSeconds, MaxConfirmSeconds)
+	}
+	if s.ListenHTTPS == "" && s.ListenHTTP == "" {
+		return fmt.Errorf("listen_https: the UI must listen somewhere (set listen_https or listen_http)")
+	}
+	if s.ListenHTTPS != "" {
+		if err := checkListen(s.ListenHTTPS); err != nil {
+			return fmt.Errorf("listen_https: %v", err)
+		}
+	}
+	if s.ListenHTTP != "" {
+		if err := checkListen(s.ListenHTTP); err != nil {
+			return fmt.Errorf("listen_http: %v", err)
+		}
+	}
+	switch s.MgmtMode {
+	case "dhcp":
+	case "static":
+		if _, err := netip.ParsePrefix(s.MgmtAddress); err != nil {
+			return fmt.Errorf("mgmt_address: %q is not an address with prefix length (e.g. 192.0.2.10/24)", s.MgmtAddress)
+		}
+		if s.MgmtGateway != "" {
+			if _, err := netip.ParseAddr(s.MgmtGateway); err != nil {
+				return fmt.Errorf("mgmt_gateway: %q is not an IP address", s.MgmtGateway)
+			}
+		}
+	default:
+		return fmt.Errorf("mgmt_mode: %q is not dhcp or static", s.MgmtMode)
+	}
+	if len(s.MgmtDNS) > 4 {
+		return fmt.Errorf("mgmt_dns: at most 4 servers")
+	}
+	for _, d := range s.MgmtDNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return fmt.Errorf("mgmt_dns: %q is not an IP address", d)
+		}
+	}
+	if s.BridgeMTU < MinBridgeMTU || s.BridgeMTU > MaxBridgeMTU {
+		return fmt.Errorf("bridge_mtu: %d is outside %d to %d", s.BridgeMTU, MinBridgeMTU, MaxBridgeMTU)
+	}
+	if s.FailMode != "open" && s.FailMode != "closed" {
+		return fmt.Errorf("fail_mode: %q is not open or closed", s.FailMode)
+	}
+	return nil
+}
+
+func checkHostPort(s string) error {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	return checkPort(s[i+1:])
+}
+
+func checkListen(s string) error {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || i == len(s)-1 {
+		return fmt.Errorf("%q is not [host]:port", s)
+	}
+	return checkPort(s[i+1:])
+}
+
+func checkPort(p string) error {
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("port %q is not a number", p)
+		}
+		n = n*10 + int(c-'0')
+		if n > 65535 {
+			break
+		}
+	}
+	if n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is outside 1 to 65535", p)
+	}
+	return nil
+}
