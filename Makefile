@@ -37,7 +37,7 @@ check:
 	$(GO) vet ./...
 
 generate:
-	$(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100 generate
+	cd webui && $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100 generate
 
 bench:
 	@scripts/host-deps.sh lab

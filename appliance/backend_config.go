@@ -193,10 +193,9 @@ func (b *Backend) ApplyPolicy(ctx context.Context, actor, text string, confirm t
 // commitPending stores a confirmed change; only the parts the change is
 // about are taken, so settings saved meanwhile survive.
 func (b *Backend) commitPending(p Pending, who string) error {
-	summary := p.Summary
-	if who != p.Author {
-		summary += ", confirmed by " + who
-	}
+	// The audit row must tell a confirmed change from the pending one
+	// logged when it was applied.
+	summary := p.Summary + ", confirmed by " + who
 	rev, err := b.store.Commit(p.Author, summary, func(c *Config) error {
 		c.Rules, c.Policy = p.New.Rules, p.New.Policy
 		return nil

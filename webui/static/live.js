@@ -34,6 +34,12 @@
 			live.innerHTML = html;
 		}).catch(function () {}).finally(function () { busy = false; });
 	}
+	// The same "2006-01-02 15:04:05" local time the server renders.
+	function stamp(d) {
+		function two(n) { return (n < 10 ? "0" : "") + n; }
+		return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+			two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+	}
 	var es = new EventSource("/events/stream");
 	es.addEventListener("tick", refresh);
 	es.addEventListener("event", function (m) {
@@ -43,7 +49,7 @@
 		if (none) none.remove();
 		var li = document.createElement("li");
 		var t = document.createElement("time");
-		t.textContent = new Date(e.time).toLocaleString();
+		t.textContent = stamp(new Date(e.time));
 		var k = document.createElement("span");
 		k.className = "kind kind-" + e.kind;
 		k.textContent = e.kind;
