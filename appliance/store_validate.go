@@ -39,7 +39,7 @@ const maxTextBytes = 1 << 20
 func DefaultConfig() Config {
 	return Config{
 		Policy:   config.Default().Format(),
-		Rules:    "# Filter rules, first match wins. With no rules the box passes\n# everything that survives the sanitization policy.\n",
+		Rules:    "# Filter rules: quick rules are checked first, then the rest, in order;\n# the first rule that matches decides. With no rules the box passes\n# everything that survives the sanitization policy.\n",
 		Settings: DefaultSettings(),
 	}
 }

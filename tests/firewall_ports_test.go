@@ -71,15 +71,18 @@ func TestFirewallWebRack(t *testing.T) {
 		}
 	})
 
-	// The file's "block in quick from 203.0.113.0/24" comes after the pass
-	// rules. Rules are first match (rules/doc.go; quick has no effect), so
-	// that network still reaches the web ports: only what no earlier rule
-	// passes is blocked, which the default would block anyway.
-	t.Run("first match: a late block does not override an earlier pass", func(t *testing.T) {
+	// The file's "block in quick from 203.0.113.0/24" is written below the
+	// web pass rule, but quick rules are checked before all others
+	// (rules/doc.go), so that network reaches no web port: the rules file
+	// means what it says read aloud. Both SYNs are dropped and counted; a
+	// SYN from another network to port 80, sent alongside, shows the
+	// capture would have seen them.
+	t.Run("quick: a block below the web pass still blocks", func(t *testing.T) {
 		f := forge{srcMAC: l.MAC(l.ClientIf), dstMAC: l.MAC(l.ServerIf[0])}
 		blocked := netip.MustParseAddr("203.0.113.7")
+		other := netip.MustParseAddr("198.51.100.77")
 		s1 := lab.ServerV4(1)
-		c, err := l.StartCapture(l.Server(1), l.ServerIf[0], "tcp and host 203.0.113.7")
+		c, err := l.StartCapture(l.Server(1), l.ServerIf[0], "tcp and (host 203.0.113.7 or host 198.51.100.77)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +90,7 @@ func TestFirewallWebRack(t *testing.T) {
 		err = l.Send(l.ClientNS, l.ClientIf, [][]byte{
 			f.tcp(t, blocked, s1, 47011, 80, tcpFlags{syn: true}, 5000, 0),
 			f.tcp(t, blocked, s1, 47012, 8080, tcpFlags{syn: true}, 6000, 0),
+			f.tcp(t, other, s1, 47013, 80, tcpFlags{syn: true}, 7000, 0),
 		})
 		time.Sleep(700 * time.Millisecond)
 		pkts, cerr := c.Stop()
@@ -99,14 +103,17 @@ func TestFirewallWebRack(t *testing.T) {
 				got = append(got, s)
 			}
 		}
-		if !containsLine(got, "tcp 203.0.113.7:47011 > 10.77.0.21:80 [S]") {
-			t.Errorf("SYN from 203.0.113.7 to port 80 did not arrive, but the web rule comes first; server saw %q", got)
+		if !containsLine(got, "tcp 198.51.100.77:47013 > 10.77.0.21:80 [S]") {
+			t.Fatalf("the SYN from 198.51.100.77 to port 80, which the web rule passes, did not arrive either; server saw %q", got)
+		}
+		if containsLine(got, "tcp 203.0.113.7:47011") {
+			t.Errorf("SYN from 203.0.113.7 to port 80 arrived although the quick block comes first; server saw %q", got)
 		}
 		if containsLine(got, "tcp 203.0.113.7:47012") {
 			t.Errorf("SYN from 203.0.113.7 to port 8080 arrived; server saw %q", got)
 		}
-		if d := fw.waitDropped(t, before, "filter_blocked", 1); d["filter_blocked"] < 1 {
-			t.Errorf("SYN to 8080 not counted as filter_blocked; drops changed by %v", d)
+		if d := fw.waitDropped(t, before, "filter_blocked", 2); d["filter_blocked"] < 2 {
+			t.Errorf("the two SYNs from 203.0.113.7 not both counted as filter_blocked; drops changed by %v", d)
 		}
 	})
 

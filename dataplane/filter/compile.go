@@ -10,27 +10,35 @@ import (
 // compiled is a RuleSet turned into lookup structures. It is immutable once
 // built, so the packet loop can read it while Load builds the next one.
 //
+// The rules are held in the order they are checked (rules.RuleSet.EvalOrder:
+// quick rules first, each group in file order), and every index below
+// speaks of positions in that order, so "lowest position that matches" is
+// the deciding rule; each compiled rule remembers its index in the file for
+// Verdict.Rule.
+//
 // Rules are first split into buckets by (family, direction, protocol): a
 // packet only ever looks at the rules of its own bucket. Inside a bucket
 // each rule is indexed once, under its most selective part: its destination
 // prefixes, its source prefixes, its destination ports or its source ports,
 // whichever covers the smallest share of its space. Rules with nothing
 // selective (say "pass out all") go on a short list every packet scans. A
-// lookup collects the candidates from each index in ascending rule order,
-// checks each candidate completely and keeps the lowest index that matches,
-// which is exactly the first match. Its cost follows the number of rules
-// that could plausibly match a packet, not the length of the rules file.
+// lookup collects the candidates from each index in ascending position,
+// checks each candidate completely and keeps the lowest position that
+// matches, which is exactly the deciding rule. Its cost follows the number
+// of rules that could plausibly match a packet, not the length of the rules
+// file.
 type compiled struct {
 	rs      *rules.RuleSet
 	gen     uint64
 	def     rules.Action
-	rules   []crule
+	rules   []crule            // in evaluation order
 	buckets [2][2][256]*bucket // [family][direction][protocol]
 }
 
 // crule is one rule ready for checking. Direction, family and protocol are
 // already settled by the bucket it sits in.
 type crule struct {
+	file       int32 // index in the RuleSet's Rules
 	action     rules.Action
 	log        bool
 	vlan       uint16
@@ -115,8 +123,9 @@ func compile(rs *rules.RuleSet, gen uint64) *compiled {
 	for _, t := range rs.Tables {
 		sets[t.Name] = &[2]*addrSet{newAddrSet(t.Entries, 0), newAddrSet(t.Entries, 1)}
 	}
-	for i := range rs.Rules {
-		c.rules[i] = compileRule(&rs.Rules[i], sets)
+	for pos, i := range rs.EvalOrder() {
+		c.rules[pos] = compileRule(&rs.Rules[i], sets)
+		c.rules[pos].file = int32(i)
 	}
 
 	// Rules with an explicit protocol land in that protocol's bucket; rules
@@ -193,13 +202,13 @@ func (c *compiled) buildBucket(fam, dir, proto int) *bucket {
 	b := &bucket{}
 	var dsts, srcs []prefixEntry
 	var dports, sports []portEntry
-	for i := range c.rs.Rules {
-		r := &c.rs.Rules[i]
-		cr := &c.rules[i]
+	for pos := range c.rules {
+		cr := &c.rules[pos]
+		r := &c.rs.Rules[cr.file]
 		if !ruleInBucket(r, fam, dir, proto) || !cr.src.possible(fam) || !cr.dst.possible(fam) {
 			continue
 		}
-		idx := int32(i)
+		idx := int32(pos)
 		dCov := hostCoverage(r.To.Addrs, c.rs, fam)
 		sCov := hostCoverage(r.From.Addrs, c.rs, fam)
 		dpCov := portCoverage(r.To.Ports)
@@ -301,8 +310,9 @@ func portCoverage(ports []rules.PortRange) float64 {
 	return float64(n) / 65536
 }
 
-// match returns the index of the first rule matching q, or -1.
-func (c *compiled) match(q *query) int32 {
+// match returns the deciding rule for q (the first in evaluation order that
+// matches), or nil when none does.
+func (c *compiled) match(q *query) *crule {
 	b := c.buckets[q.fam][q.dir][q.proto]
 	best := int32(math.MaxInt32)
 	best = c.scan(b.wild, best, q)
@@ -325,13 +335,13 @@ func (c *compiled) match(q *query) int32 {
 		}
 	}
 	if best == math.MaxInt32 {
-		return -1
+		return nil
 	}
-	return best
+	return &c.rules[best]
 }
 
-// scan returns the first rule of an ascending candidate list that matches
-// q, if it comes before best; otherwise best.
+// scan returns the first position of an ascending candidate list whose rule
+// matches q, if it comes before best; otherwise best.
 func (c *compiled) scan(list []int32, best int32, q *query) int32 {
 	for _, i := range list {
 		if i >= best {
@@ -371,10 +381,11 @@ func inPorts(list []rules.PortRange, port uint16) bool {
 	return false
 }
 
-// decide returns the action for q and the deciding rule (-1: the default).
-func (c *compiled) decide(q *query) (rules.Action, int32) {
-	if i := c.match(q); i >= 0 {
-		return c.rules[i].action, i
+// decide returns the action for q, the file index of the deciding rule (-1:
+// the default policy) and whether that rule says log.
+func (c *compiled) decide(q *query) (act rules.Action, rule int32, log bool) {
+	if r := c.match(q); r != nil {
+		return r.action, r.file, r.log
 	}
-	return c.def, -1
+	return c.def, -1, false
 }

@@ -4,12 +4,12 @@
 //
 // # Rules and state
 //
-// The rules decide whether a connection may start (first match, see package
-// rules). Once a packet starts a connection, the connection is tracked and
-// every later packet of it, in either direction, passes on the strength of
-// the tracked state without looking at the rules: a rule "pass out all"
-// lets replies come back in, and "block in from X" does not cut a
-// connection a rack host opened to X.
+// The rules decide whether a connection may start (quick rules first, then
+// first match; see package rules). Once a packet starts a connection, the
+// connection is tracked and every later packet of it, in either direction,
+// passes on the strength of the tracked state without looking at the
+// rules: a rule "pass out all" lets replies come back in, and "block in
+// from X" does not cut a connection a rack host opened to X.
 //
 //   - TCP opens only with a SYN. A SYN+ACK, ACK, FIN or RST that belongs
 //     to no tracked connection and that a pass rule matches is dropped as
@@ -60,10 +60,11 @@
 // Judging a packet allocates nothing: the connection table (about 140
 // bytes per entry with its index) and the per-source rate buckets are
 // preallocated open-addressing tables, and the compiled rules are
-// read-only. Rules are split by family, direction and protocol, and each
-// rule is indexed under its most selective part (destination prefixes,
-// source prefixes, destination or source ports); a lookup checks only the
-// candidates those indexes return, lowest rule first, so its cost follows
+// read-only. Rules are compiled in the order they are checked (quick rules
+// first), split by family, direction and protocol, and each rule is indexed
+// under its most selective part (destination prefixes, source prefixes,
+// destination or source ports); a lookup checks only the candidates those
+// indexes return, earliest in that order first, so its cost follows
 // the number of rules that could match the packet rather than the length of
 // the rules file.
 //

@@ -165,9 +165,9 @@ func (f *Filter) trackOrOpen(c *compiled, q *query, k *connKey, srcIsA bool, dir
 
 // stateless judges a packet by the rules alone, creating no state.
 func (f *Filter) stateless(c *compiled, q *query) Verdict {
-	act, rule := c.decide(q)
+	act, rule, log := c.decide(q)
 	v := Verdict{Rule: rule}
-	if rule >= 0 && c.rules[rule].log {
+	if log {
 		v.Log = true
 		f.logged.Add(1)
 	}
@@ -244,7 +244,7 @@ func (f *Filter) stillAllowed(c *compiled, e *conn) bool {
 			q.isICMP, q.icmpType = true, e.origICMPType
 		}
 	}
-	if act, _ := c.decide(&q); act != rules.Pass {
+	if act, _, _ := c.decide(&q); act != rules.Pass {
 		return false
 	}
 	e.gen = c.gen

@@ -42,6 +42,37 @@ pass in all
 	}
 }
 
+// Quick rules are checked first; Verdict.Rule and Log come from the rule
+// that decided, named by its index in the file.
+func TestQuickRulesDecideFirst(t *testing.T) {
+	f := newFilter(t, `
+pass in proto tcp to 10.77.0.0/24 port 80
+block in proto tcp
+pass in quick proto tcp from 198.51.100.0/24 to any port 22
+block in log quick proto tcp to 10.77.0.21
+`)
+	cases := []struct {
+		src, dst string
+		port     uint16
+		rule     int32
+		r        reason.Reason
+		log      bool
+	}{
+		{client, web1, 80, 3, reason.FilterBlocked, true}, // the quick block beats the pass above it
+		{client, web1, 22, 2, reason.None, false},         // the upper quick rule wins among quick ones
+		{client, "10.77.0.22", 80, 0, reason.None, false}, // no quick rule: file order
+		{client, "10.77.0.22", 23, 1, reason.FilterBlocked, false},
+		{"192.0.2.1", "10.77.0.22", 22, 1, reason.FilterBlocked, false},
+	}
+	for i, c := range cases {
+		v := f.Judge(tcp(c.src, c.dst, uint16(41000+i), c.port, tcpSYN, 1, 0).frame(), packet.In, t0)
+		if v.Rule != c.rule || v.Reason != c.r || v.Log != c.log {
+			t.Errorf("case %d (%s -> %s:%d): rule %d, reason %v, log %v; want rule %d, reason %v, log %v",
+				i, c.src, c.dst, c.port, v.Rule, v.Reason, v.Log, c.rule, c.r, c.log)
+		}
+	}
+}
+
 func TestDefaultPolicy(t *testing.T) {
 	f := New(testPolicy()) // no rules loaded at all
 	expect(t, f, tcp(client, web1, 40000, 23, tcpSYN, 1, 0), packet.In, t0, reason.None)
@@ -66,9 +97,14 @@ func TestIssueRulesBothFamilies(t *testing.T) {
 	expect(t, f, tcp(client, web1, 40000, 22, tcpSYN, 1, 0), packet.In, t0, reason.FilterBlocked)
 	expect(t, f, tcp(client6, web6, 40000, 80, tcpSYN, 1, 0), packet.In, t0, reason.None)
 	expect(t, f, tcp(client6, "fd77:0:0:1::21", 40000, 80, tcpSYN, 1, 0), packet.In, t0, reason.FilterBlocked)
-	// First match: the block for 203.0.113.0/24 comes after the web pass.
-	expect(t, f, tcp("203.0.113.9", web1, 40000, 80, tcpSYN, 1, 0), packet.In, t0, reason.None)
+	// The block for 203.0.113.0/24 is quick: checked before the web pass
+	// written above it, so that network reaches no web port.
+	expect(t, f, tcp("203.0.113.9", web1, 40000, 80, tcpSYN, 1, 0), packet.In, t0, reason.FilterBlocked)
+	expect(t, f, pkt{src: "203.0.113.9", dst: web1, proto: rules.ProtoICMP, icmpType: 8}, packet.In, t0, reason.FilterBlocked)
 	expect(t, f, udp("203.0.113.9", web1, 40000, 53), packet.In, t0, reason.FilterBlocked)
+	if v := f.Judge(tcp("203.0.113.9", web1, 40001, 443, tcpSYN, 1, 0).frame(), packet.In, t0); v.Rule != 3 {
+		t.Errorf("SYN from 203.0.113.9 decided by rule %d, want 3 (the quick block, by its place in the file)", v.Rule)
+	}
 	// Out is open; in needs a rule.
 	expect(t, f, udp(web1, "192.0.2.53", 5353, 53), packet.Out, t0, reason.None)
 	expect(t, f, udp(client, web1, 5353, 53), packet.In, t0, reason.FilterBlocked)

@@ -11,7 +11,8 @@ import (
 )
 
 // The compiled lookup is checked against rules.RuleSet.Match, the plain
-// top-to-bottom reading of the semantics, on random rule sets and packets
+// reading of the semantics (quick rules first, then the rest, each top to
+// bottom), on random rule sets and packets
 // built from a small pool of addresses and ports so that rules and packets
 // actually meet.
 
@@ -70,7 +71,7 @@ func randRuleSet(r *rand.Rand, n int) *rules.RuleSet {
 	}
 	protoChoices := [][]uint8{nil, {6}, {17}, {6, 17}, {1}, {58}, {47}, {17, 6}}
 	for i := 0; i < n; i++ {
-		ru := rules.Rule{Action: rules.Action(r.IntN(2)), Dir: rules.Dir(r.IntN(3)), Log: r.IntN(4) == 0}
+		ru := rules.Rule{Action: rules.Action(r.IntN(2)), Dir: rules.Dir(r.IntN(3)), Log: r.IntN(4) == 0, Quick: r.IntN(3) == 0}
 		ru.Protos = protoChoices[r.IntN(len(protoChoices))]
 		ru.From.Addrs = randHosts(r, names)
 		ru.To.Addrs = randHosts(r, names)
@@ -141,6 +142,7 @@ func queryOf(pk *rules.Packet) query {
 
 func TestCompiledMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	quickOverrides := 0 // packets a quick rule decided although a rule above it matched too
 	for round := 0; round < 300; round++ {
 		rs := randRuleSet(r, 1+r.IntN(60))
 		// The generated set must be expressible in the language.
@@ -158,11 +160,33 @@ func TestCompiledMatchesReference(t *testing.T) {
 			}
 			q := queryOf(&pk)
 			want := again.Match(&pk)
-			if got := c.match(&q); int(got) != want {
+			got := -1
+			if cr := c.match(&q); cr != nil {
+				got = int(cr.file)
+			}
+			if got != want {
 				t.Fatalf("round %d: packet %+v: compiled rule %d, reference %d\n%s", round, pk, got, want, again)
+			}
+			if want >= 0 && again.Rules[want].Quick && firstInFile(again, &pk) < want {
+				quickOverrides++
 			}
 		}
 	}
+	// Without these the comparison would not show that quick is honoured.
+	if quickOverrides < 100 {
+		t.Fatalf("only %d packets were decided by a quick rule below another matching rule", quickOverrides)
+	}
+	t.Logf("%d packets decided by a quick rule below another matching rule", quickOverrides)
+}
+
+// firstInFile is the first rule in file order that matches, ignoring quick.
+func firstInFile(rs *rules.RuleSet, pk *rules.Packet) int {
+	for i := range rs.Rules {
+		if rs.Rules[i].Matches(pk, rs.Table) {
+			return i
+		}
+	}
+	return -1
 }
 
 func TestPrefixIndexNesting(t *testing.T) {

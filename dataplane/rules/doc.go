@@ -50,17 +50,38 @@
 //   - Tables must be defined before the rules that use them; a reference to
 //     an unknown table is an error at the reference.
 //
-// # Semantics: first match
+// # Semantics: quick rules first, then first match
 //
-// Rules are read top to bottom and the FIRST rule that matches a packet
-// decides it: pass lets it through, block drops it. Nothing after the first
-// match is looked at. This differs from pf, where the last matching rule
-// wins unless a rule says quick: here every rule already behaves like a pf
-// quick rule. The word quick is accepted so pf habits do no harm, has no
-// effect, and is not kept in the canonical text. A pf rules file that relies
-// on the last match winning (a "block all" on top, passes below) must be
-// turned around here: specific rules first, or "set default block" instead
-// of the opening block.
+// Rules marked quick are checked first, in file order; then all other
+// rules, in file order. The first rule that matches decides: pass lets the
+// packet through, block drops it, and nothing after it is looked at.
+//
+// In the example above the rules are checked in this order:
+//
+//	block in quick from 203.0.113.0/24                          (quick)
+//	pass in proto tcp from any to <web> port { 80, 443, 5201 }
+//	pass in proto icmp
+//	pass in proto ipv6-icmp
+//	pass out all
+//
+// so a connection from 203.0.113.7 to a web host's port 80 is blocked, as
+// the file reads aloud, although the pass rule for port 80 is written
+// above the block. Without quick that block would come too late: the pass
+// rule matches first and decides.
+//
+// Compared with pf: when some quick rule matches, both decide by the first
+// matching quick rule (pf stops at it, and a quick rule written lower
+// overrides non-quick matches above it there too), so a file whose rules
+// are all quick means the same in both. The difference is among the rules
+// without quick: pf reads them all and the LAST one that matches decides;
+// rackwall stops at the FIRST. A pf file that opens with "block all" and
+// lists passes below it must be turned around here: write
+// "set default block" instead of the opening block, or put the specific
+// rules first.
+//
+// Moving a rule in or out of quick changes its place in the order, never
+// anything else; the canonical text keeps the word, so what was written is
+// what is shown.
 //
 // If no rule matches, the default policy decides: block with
 // "set default block", otherwise pass. A box with no rules at all therefore

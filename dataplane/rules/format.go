@@ -55,6 +55,9 @@ func (r *Rule) write(b *strings.Builder) {
 	if r.Log {
 		b.WriteString(" log")
 	}
+	if r.Quick {
+		b.WriteString(" quick")
+	}
 	switch r.Family {
 	case Inet:
 		b.WriteString(" inet")

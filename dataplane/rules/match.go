@@ -14,22 +14,25 @@ type Packet struct {
 	VLAN             uint16
 }
 
-// Match returns the index of the first rule that matches the packet, or -1
-// when none does (the default policy then decides). It reads the rules one
-// by one, exactly as the package comment states the semantics; package
-// filter compiles the same rules into indexes for speed and is tested
-// against this.
+// Match returns the index in rs.Rules of the rule that decides the packet,
+// or -1 when none matches (the default policy then decides). It reads the
+// rules exactly as the package comment states the semantics: first the
+// quick rules top to bottom, then the others top to bottom, stopping at the
+// first that matches. Package filter compiles the same rules into indexes
+// for speed and is tested against this.
 func (rs *RuleSet) Match(pk *Packet) int {
-	for i := range rs.Rules {
-		if rs.Rules[i].Matches(pk, rs.Table) {
-			return i
+	for _, quick := range [2]bool{true, false} {
+		for i := range rs.Rules {
+			if rs.Rules[i].Quick == quick && rs.Rules[i].Matches(pk, rs.Table) {
+				return i
+			}
 		}
 	}
 	return -1
 }
 
-// Decide returns the action for a packet: the first matching rule's, else
-// the default policy.
+// Decide returns the action for a packet: the deciding rule's (see Match),
+// else the default policy.
 func (rs *RuleSet) Decide(pk *Packet) Action {
 	if i := rs.Match(pk); i >= 0 {
 		return rs.Rules[i].Action

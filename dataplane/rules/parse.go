@@ -233,11 +233,10 @@ modifiers:
 			}
 			seenLog, r.Log = true, true
 		case "quick":
-			// First match already stops at this rule; see the package comment.
 			if seenQuick {
 				return errAt(t, "'quick' appears twice")
 			}
-			seenQuick = true
+			seenQuick, r.Quick = true, true
 		case "in", "out":
 			if seenDir {
 				return errAt(t, "a rule has at most one direction; leave it out to match both")

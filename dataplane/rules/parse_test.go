@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,7 +44,7 @@ pass out all
 		len(r.To.Ports) != 3 || r.To.Ports[2] != (PortRange{5201, 5201}) {
 		t.Errorf("rule 0 = %+v", r)
 	}
-	if b := rs.Rules[3]; b.Action != Block || b.From.Addrs[0].Prefix != netip.MustParsePrefix("203.0.113.0/24") {
+	if b := rs.Rules[3]; b.Action != Block || !b.Quick || b.From.Addrs[0].Prefix != netip.MustParsePrefix("203.0.113.0/24") {
 		t.Errorf("rule 3 = %+v", b)
 	}
 	if o := rs.Rules[4]; o.Dir != DirOut || !o.From.isAny() || !o.To.isAny() || o.Protos != nil {
@@ -83,14 +84,76 @@ pass in all
 	}
 }
 
-func TestQuickIsAcceptedAndDropped(t *testing.T) {
-	a := mustParse(t, "block in quick from 203.0.113.0/24\n")
+func TestQuickIsKept(t *testing.T) {
+	a := mustParse(t, "block quick in from 203.0.113.0/24\n")
 	b := mustParse(t, "block in from 203.0.113.0/24\n")
-	if !a.Equal(b) {
-		t.Fatal("quick must not change a rule under first-match semantics")
+	if !a.Rules[0].Quick || b.Rules[0].Quick {
+		t.Fatalf("Quick = %v and %v, want true and false", a.Rules[0].Quick, b.Rules[0].Quick)
 	}
-	if strings.Contains(a.String(), "quick") {
-		t.Fatal("canonical text keeps quick")
+	if a.Equal(b) {
+		t.Fatal("a quick rule and the same rule without quick compare equal")
+	}
+	if got, want := a.Rules[0].String(), "block in quick from 203.0.113.0/24 to any"; got != want {
+		t.Fatalf("canonical rule %q, want %q", got, want)
+	}
+}
+
+// The reference example read aloud: 203.0.113.0/24 is blocked, also from
+// the web ports the pass rule above the block opens.
+func TestQuickRulesComeFirst(t *testing.T) {
+	rs := mustParse(t, issueRulesForShadow)
+	if got, want := rs.EvalOrder(), []int{3, 0, 1, 2, 4}; !slices.Equal(got, want) {
+		t.Fatalf("EvalOrder = %v, want %v", got, want)
+	}
+	web := netip.MustParseAddr("10.77.0.21")
+	cases := []struct {
+		name string
+		pk   Packet
+		rule int
+		act  Action
+	}{
+		{"listed network to a web port", Packet{Dir: DirIn, Src: netip.MustParseAddr("203.0.113.7"), Dst: web, Proto: ProtoTCP, SrcPort: 40000, DstPort: 80}, 3, Block},
+		{"listed network, ping", Packet{Dir: DirIn, Src: netip.MustParseAddr("203.0.113.7"), Dst: web, Proto: ProtoICMP, ICMPType: 8}, 3, Block},
+		{"other network to a web port", Packet{Dir: DirIn, Src: netip.MustParseAddr("198.51.100.7"), Dst: web, Proto: ProtoTCP, SrcPort: 40000, DstPort: 80}, 0, Pass},
+		{"other network to a closed port", Packet{Dir: DirIn, Src: netip.MustParseAddr("198.51.100.7"), Dst: web, Proto: ProtoTCP, SrcPort: 40000, DstPort: 8080}, -1, Block},
+		{"rack host out to the listed network", Packet{Dir: DirOut, Src: web, Dst: netip.MustParseAddr("203.0.113.7"), Proto: ProtoTCP, SrcPort: 40000, DstPort: 443}, 4, Pass},
+	}
+	for _, c := range cases {
+		if got := rs.Match(&c.pk); got != c.rule {
+			t.Errorf("%s: rule %d decides, want %d", c.name, got, c.rule)
+		}
+		if got := rs.Decide(&c.pk); got != c.act {
+			t.Errorf("%s: %v, want %v", c.name, got, c.act)
+		}
+	}
+}
+
+// Among quick rules, and among the others, the first in the file decides.
+func TestQuickKeepsFileOrderWithinEachGroup(t *testing.T) {
+	rs := mustParse(t, `
+pass in proto tcp to any port 22
+block in quick proto tcp to 10.0.0.0/24
+pass in quick proto tcp to 10.0.0.1
+block in proto tcp
+pass in quick proto udp
+`)
+	pk := func(dst string, proto uint8, port uint16) *Packet {
+		return &Packet{Dir: DirIn, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr(dst), Proto: proto, SrcPort: 40000, DstPort: port}
+	}
+	cases := []struct {
+		pk   *Packet
+		want int
+	}{
+		{pk("10.0.0.1", ProtoTCP, 22), 1},  // two quick rules match: the upper one
+		{pk("10.0.1.1", ProtoTCP, 22), 0},  // no quick rule: first of the rest
+		{pk("10.0.1.1", ProtoTCP, 80), 3},  // ...
+		{pk("10.0.1.1", ProtoUDP, 22), 4},  // a quick rule at the bottom still comes first
+		{pk("10.0.0.1", ProtoICMP, 0), -1}, // nothing
+	}
+	for i, c := range cases {
+		if got := rs.Match(c.pk); got != c.want {
+			t.Errorf("case %d: rule %d decides, want %d", i, got, c.want)
+		}
 	}
 }
 
@@ -201,7 +264,7 @@ func TestCanonicalIsStable(t *testing.T) {
 	if once != twice {
 		t.Fatalf("canonical text not stable:\n%s\n%s", once, twice)
 	}
-	want := "pass in log inet6 proto tcp from { fd00::/8, !fd00:1::/32 } port 1:1024 to <t> port 443 vlan 5\n"
+	want := "pass in log quick inet6 proto tcp from { fd00::/8, !fd00:1::/32 } port 1:1024 to <t> port 443 vlan 5\n"
 	if !strings.HasSuffix(once, want) {
 		t.Fatalf("canonical:\n%s\nwant suffix:\n%s", once, want)
 	}
@@ -219,11 +282,32 @@ pass proto tcp
 `)
 	got := rs.Shadowed()
 	want := []Shadow{{Rule: 1, By: 0}, {Rule: 4, By: 3}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if !slices.Equal(got, want) {
 		t.Fatalf("shadowed = %+v, want %+v", got, want)
 	}
 	if s := mustParse(t, issueRulesForShadow).Shadowed(); len(s) != 0 {
-		t.Fatalf("the issue's example has no shadowed rules, got %+v", s)
+		t.Fatalf("the reference example has no shadowed rules, got %+v", s)
+	}
+}
+
+// Shadowing follows the order rules are checked in: a quick rule hides
+// rules written above it, and a quick rule is not hidden by a broader rule
+// above it that is not quick.
+func TestShadowedFollowsEvaluationOrder(t *testing.T) {
+	rs := mustParse(t, `
+pass in proto tcp to any port 80
+pass out proto udp
+block in quick proto tcp
+pass all
+pass out quick proto udp to 10.0.0.1
+pass in quick proto { tcp, udp }
+block out proto icmp
+`)
+	got := rs.Shadowed()
+	// Not {4, 1}: rule 4 is quick and so checked before rule 1.
+	want := []Shadow{{Rule: 0, By: 2}, {Rule: 6, By: 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("shadowed = %+v, want %+v", got, want)
 	}
 }
 

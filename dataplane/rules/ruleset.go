@@ -54,7 +54,7 @@ const (
 type RuleSet struct {
 	Default Action
 	Tables  []Table // in order of definition
-	Rules   []Rule  // in file order; the first match decides
+	Rules   []Rule  // in file order; see EvalOrder for the order they are checked in
 }
 
 // Table is a named set of addresses and prefixes.
@@ -67,6 +67,9 @@ type Table struct {
 type Rule struct {
 	Action Action
 	Log    bool
+	// Quick moves the rule ahead of every rule without quick in the order
+	// rules are checked (see EvalOrder and the package comment).
+	Quick  bool
 	Dir    Dir
 	Family Family
 	Protos []uint8 // nil: any protocol
@@ -95,6 +98,21 @@ type Host struct {
 // PortRange is an inclusive range of ports; a single port has Lo == Hi.
 type PortRange struct {
 	Lo, Hi uint16
+}
+
+// EvalOrder returns the indexes of rs.Rules in the order they are checked:
+// the quick rules in file order, then the others in file order. The first
+// rule in this order that matches a packet decides it.
+func (rs *RuleSet) EvalOrder() []int {
+	order := make([]int, 0, len(rs.Rules))
+	for _, quick := range [2]bool{true, false} {
+		for i := range rs.Rules {
+			if rs.Rules[i].Quick == quick {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
 }
 
 // Table returns the table with the given name, or nil.

@@ -1,27 +1,33 @@
 package rules
 
-// Shadow reports a rule that can never decide anything because an earlier
-// rule matches every packet it could match (the usual symptom of a pf file
-// written for last-match semantics: "block all" on top).
+import "slices"
+
+// Shadow reports a rule that can never decide anything because a rule
+// checked before it matches every packet it could match (the usual symptom
+// of a pf file written for last-match semantics: "block all" on top).
 type Shadow struct {
-	Rule int // index of the rule that never decides
-	By   int // index of the earlier rule that takes all its packets
+	Rule int // index in Rules of the rule that never decides
+	By   int // index in Rules of the rule, checked earlier, that takes all its packets
 }
 
-// Shadowed finds rules hidden behind an earlier rule that has no host,
-// port, ICMP type or VLAN condition and covers the later rule's direction,
-// family and protocols. It does not attempt the general problem (a rule
-// hidden by several narrower ones); it catches the mistakes that matter.
+// Shadowed finds rules hidden behind a rule checked earlier (in EvalOrder:
+// a quick rule can hide a rule written above it) that has no host, port,
+// ICMP type or VLAN condition and covers the later rule's direction, family
+// and protocols. It does not attempt the general problem (a rule hidden by
+// several narrower ones); it catches the mistakes that matter. The result
+// is sorted by Rule.
 func (rs *RuleSet) Shadowed() []Shadow {
 	var out []Shadow
-	for i := range rs.Rules {
-		for j := 0; j < i; j++ {
+	order := rs.EvalOrder()
+	for k, i := range order {
+		for _, j := range order[:k] {
 			if rs.Rules[j].covers(&rs.Rules[i]) {
 				out = append(out, Shadow{Rule: i, By: j})
 				break
 			}
 		}
 	}
+	slices.SortFunc(out, func(a, b Shadow) int { return a.Rule - b.Rule })
 	return out
 }
 
