@@ -1,0 +1,278 @@
+// Command bench measures rackwall against the Linux kernel bridge in the
+// rack lab and prints one plain-text report: TCP throughput, 64-byte UDP
+// loss at the rate the kernel bridge carries, and the flood scenario
+// (kernel bridge with nftables conntrack versus rackwall). It needs root and
+// the lab's tools; run it as `go run ./tests/bench` from the repository.
+//
+//	go run ./tests/bench [-rules FILE] [-flood=false] [-t 10s] [-phase 12s]
+//	go run ./tests/bench -gen-rules 1000 > tests/testdata/rules-1000.rules
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rackwall/rackwall/tests/lab"
+)
+
+type options struct {
+	rules      string
+	flood      bool
+	duration   time.Duration
+	phase      time.Duration
+	udpRate    string
+	tcpRate    string
+	hpingRate  string
+	overlapPPS int
+	dataplane  string
+	verbose    bool
+}
+
+func main() {
+	var o options
+	genRules := flag.Int("gen-rules", 0, "print a rules file of N rules and exit")
+	flag.StringVar(&o.rules, "rules", "", "rules file loaded into rackwall for an extra column")
+	flag.BoolVar(&o.flood, "flood", true, "run the flood scenario")
+	flag.DurationVar(&o.duration, "t", 10*time.Second, "length of each throughput run")
+	flag.DurationVar(&o.phase, "phase", 12*time.Second, "length of each flood phase (baseline, flood)")
+	flag.StringVar(&o.udpRate, "flood-udp-rate", "20M", "rate of the legitimate fragmented UDP in the flood scenario")
+	flag.StringVar(&o.tcpRate, "flood-tcp-rate", "200M", "cap of the TCP stream in the flood scenario (0 = unbounded)")
+	flag.StringVar(&o.hpingRate, "flood-hping", "--flood", "hping3 pacing for the flooders (--flood, or e.g. \"-i u100\")")
+	flag.IntVar(&o.overlapPPS, "flood-overlap-pps", 0, "frames/s of the overlapping-fragment flood (0 = as fast as it goes)")
+	flag.StringVar(&o.dataplane, "dataplane", "", "prebuilt rackwall-dataplane (default: build it)")
+	flag.BoolVar(&o.verbose, "v", false, "log every lab command to stderr")
+	flag.Parse()
+
+	if *genRules > 0 {
+		fmt.Print(generateRules(*genRules))
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(o options) error {
+	if err := lab.Available(); err != nil {
+		return err
+	}
+	for _, tool := range []string{"iperf3", "hping3", "nft"} {
+		if _, err := lookPath(tool); err != nil {
+			return err
+		}
+	}
+	root, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	bin := o.dataplane
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "rackwall-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		progress("building %s", lab.DataplanePackage)
+		if bin, err = lab.BuildDataplane(dir); err != nil {
+			return err
+		}
+	}
+	if o.rules != "" {
+		if o.rules, err = filepath.Abs(o.rules); err != nil {
+			return err
+		}
+		if _, err := os.Stat(o.rules); err != nil {
+			return err
+		}
+	}
+
+	opts := lab.Options{Servers: 3}
+	if o.verbose {
+		opts.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	}
+	l, err := lab.Build(opts)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	started := time.Now()
+	rep := &report{}
+	if err := throughput(l, bin, o, rep); err != nil {
+		return err
+	}
+	if o.flood {
+		if err := flood(l, bin, o, root, rep); err != nil {
+			return err
+		}
+	}
+	rep.print(os.Stdout, o, started)
+	return nil
+}
+
+func lookPath(tool string) (string, error) {
+	for _, dir := range strings.Split(os.Getenv("PATH"), ":") {
+		p := filepath.Join(dir, tool)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("needs %s: not found on PATH", tool)
+}
+
+// column is one box's throughput numbers.
+type column struct {
+	name     string
+	tcp1     float64 // bits/s, one stream
+	tcp2     float64 // bits/s, two streams
+	udpPPS   float64 // 64-byte frames offered per second
+	udpLoss  float64 // percent
+	udpGotPS float64 // frames delivered per second
+	rss      int64
+}
+
+type report struct {
+	cols        []column
+	offeredPPS  float64
+	kernelFlood lab.FloodResult
+	rwFlood     lab.FloodResult
+	flooded     bool
+	floodOpts   lab.FloodOptions
+}
+
+// udpPayload makes 64-byte Ethernet frames: 14 Ethernet + 20 IPv4 + 8 UDP
+// + 18 payload = 60, plus the 4-byte FCS a wire adds.
+const udpPayload = 18
+
+func throughput(l *lab.Lab, bin string, o options, rep *report) error {
+	if _, err := l.IperfServer(l.Server(1), 5201); err != nil {
+		return err
+	}
+	secs := fmt.Sprint(int(o.duration.Seconds()))
+	measure := func(name string, dp *lab.Dataplane, rate string) (column, error) {
+		c := column{name: name}
+		progress("%s: TCP, one stream, %ss", name, secs)
+		r, err := l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", secs)
+		if err != nil {
+			return c, err
+		}
+		c.tcp1 = r.Received
+		progress("%s: TCP, two streams, %ss", name, secs)
+		if r, err = l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", secs, "-P", "2"); err != nil {
+			return c, err
+		}
+		c.tcp2 = r.Received
+		progress("%s: UDP, 64-byte frames at -b %s, %ss", name, rate, secs)
+		if r, err = l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-u", "-l", fmt.Sprint(udpPayload), "-b", rate, "-t", secs); err != nil {
+			return c, err
+		}
+		c.udpPPS = float64(r.Packets) / o.duration.Seconds()
+		c.udpLoss = r.LostPercent
+		c.udpGotPS = float64(r.Packets-r.Lost) / o.duration.Seconds()
+		if dp != nil {
+			c.rss, _ = dp.PeakRSS()
+		}
+		return c, nil
+	}
+
+	if err := l.UseKernelBridge(); err != nil {
+		return err
+	}
+	k, err := measure("kernel bridge", nil, "0")
+	if err != nil {
+		return err
+	}
+	rep.cols = append(rep.cols, k)
+	// Offer rackwall what the kernel bridge carried, in iperf3's terms
+	// (payload bits per second).
+	rep.offeredPPS = k.udpGotPS
+	rate := fmt.Sprintf("%.0f", k.udpGotPS*udpPayload*8)
+	if err := l.ResetBox(); err != nil {
+		return err
+	}
+	runDataplane := func(name string, args ...string) error {
+		dp, err := l.StartDataplane(bin, args...)
+		if err != nil {
+			return err
+		}
+		c, err := measure(name, dp, rate)
+		if err != nil {
+			return fmt.Errorf("%w\ndataplane output:\n%s", err, dp.Output())
+		}
+		rep.cols = append(rep.cols, c)
+		return l.ResetBox()
+	}
+	if err := runDataplane("rackwall"); err != nil {
+		return err
+	}
+	if o.rules != "" {
+		if err := runDataplane("rackwall+rules", "--rules", o.rules); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func flood(l *lab.Lab, bin string, o options, root string, rep *report) error {
+	fo := lab.FloodOptions{
+		Phase:      o.phase,
+		UDPRate:    o.udpRate,
+		HpingRate:  strings.Fields(o.hpingRate),
+		OverlapPPS: o.overlapPPS,
+		ScapyDir:   filepath.Join(root, "tests", "scapy"),
+		Logf:       progress,
+	}
+	if o.tcpRate != "0" {
+		fo.TCPRate = o.tcpRate
+	}
+	rep.floodOpts = fo
+	progress("flood: kernel bridge + nftables conntrack")
+	if err := l.UseKernelConntrack(); err != nil {
+		return err
+	}
+	var err error
+	if rep.kernelFlood, err = l.RunFlood(fo, nil); err != nil {
+		return err
+	}
+	if err := l.ResetBox(); err != nil {
+		return err
+	}
+	progress("flood: rackwall")
+	dp, err := l.StartDataplane(bin)
+	if err != nil {
+		return err
+	}
+	if rep.rwFlood, err = l.RunFlood(fo, dp); err != nil {
+		return fmt.Errorf("%w\ndataplane output:\n%s", err, dp.Output())
+	}
+	rep.flooded = true
+	return l.ResetBox()
+}
+
+func hostInfo() string {
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("host %s, kernel %s, %d CPUs (%s), %s, load %s",
+		host, strings.TrimSpace(string(kernel)), runtime.NumCPU(), model, runtime.Version(),
+		strings.Join(strings.Fields(string(load))[:3], " "))
+}
