@@ -455,6 +455,11 @@ func decodeCases() []decodeCase {
 				return frameOf(t, eth(layers.EthernetTypeIPv4), ip, gopacket.Payload(make([]byte, 16)))
 			}},
 		{name: "H2 ipv6 unspecified source", want: reason.MartianSource, frame: v6From("::")},
+		{name: "H2 ipv6 duplicate address detection from ::", want: reason.None, frame: v6ICMPFrom("::", "ff02::1:ff00:21", layers.ICMPv6TypeNeighborSolicitation)},
+		{name: "H2 ipv6 listener report from ::", want: reason.None, frame: v6ICMPFrom("::", "ff02::16", 143)},
+		{name: "H2 ipv6 router solicitation from ::", want: reason.None, frame: v6ICMPFrom("::", "ff02::2", layers.ICMPv6TypeRouterSolicitation)},
+		{name: "H2 ipv6 neighbor solicitation from :: to a unicast address", want: reason.MartianSource, frame: v6ICMPFrom("::", "fd77::21", layers.ICMPv6TypeNeighborSolicitation)},
+		{name: "H2 ipv6 echo from :: to link multicast", want: reason.MartianSource, frame: v6ICMPFrom("::", "ff02::1", layers.ICMPv6TypeEchoRequest)},
 		{name: "H2 ipv6 loopback source", want: reason.MartianSource, frame: v6From("::1")},
 		{name: "H2 ipv6 multicast source", want: reason.MartianSource, frame: v6From("ff02::1")},
 		{name: "H2 ipv6 link-local source is fine", want: reason.None, frame: v6From("fe80::1")},
@@ -561,6 +566,18 @@ func v6From(src string) func(testing.TB) []byte {
 		ip := ip6(layers.IPProtocolUDP)
 		ip.SrcIP = net.ParseIP(src)
 		return frameOf(t, eth(layers.EthernetTypeIPv6), ip, udp())
+	}
+}
+
+// v6ICMPFrom is an ICMPv6 message of the given type with an 8-byte body,
+// as duplicate address detection and its neighbours send it.
+func v6ICMPFrom(src, dst string, typ uint8) func(testing.TB) []byte {
+	return func(t testing.TB) []byte {
+		ip := ip6(layers.IPProtocolICMPv6)
+		ip.SrcIP, ip.DstIP = net.ParseIP(src), net.ParseIP(dst)
+		ip.HopLimit = 255
+		return frameOf(t, eth(layers.EthernetTypeIPv6), ip,
+			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}, gopacket.Payload(make([]byte, 20)))
 	}
 }
 

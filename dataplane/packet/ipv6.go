@@ -45,7 +45,7 @@ func (f *Frame) decodeIPv6(off int) reason.Reason {
 	if r != reason.None {
 		return r
 	}
-	if IsMartianSourceV6(f.Src) {
+	if IsMartianSourceV6(f.Src) && !isUnspecifiedSourceAllowed(f) {
 		return reason.MartianSource
 	}
 	return h4

@@ -43,3 +43,30 @@ func IsMartianSourceV6(a netip.Addr) bool {
 	}
 	return b[15] <= 1
 }
+
+// ICMPv6 messages a host sends from :: before it owns an address (RFC 4862
+// duplicate address detection, RFC 3810 section 5.2.13, RFC 4861 6.3.7).
+const (
+	icmp6RouterSolicit   = 133
+	icmp6NeighborSolicit = 135
+	icmp6MLDv2Report     = 143
+)
+
+// isUnspecifiedSourceAllowed is H2's IPv6 counterpart of the DHCP exception:
+// a host that is still bringing its address up must send duplicate address
+// detection, its listener report and a router solicitation from ::, and only
+// to link-scope multicast (ff02::/16). A wire that dropped them would break
+// address configuration on every host behind it.
+func isUnspecifiedSourceAllowed(f *Frame) bool {
+	if f.Src != netip.IPv6Unspecified() || f.Proto != ProtoICMPv6 || f.L4Off == 0 || f.L4Off >= f.L3End {
+		return false
+	}
+	if d := f.Dst.As16(); d[0] != 0xff || d[1] != 0x02 {
+		return false
+	}
+	switch f.Data[f.L4Off] {
+	case icmp6RouterSolicit, icmp6NeighborSolicit, icmp6MLDv2Report:
+		return true
+	}
+	return false
+}
