@@ -1,0 +1,15 @@
+// Package afpacket moves Ethernet frames between the bridge and one Linux
+// network interface through AF_PACKET TPACKET_V3 memory-mapped rings, in pure
+// Go on golang.org/x/sys/unix.
+//
+// A Port owns two sockets on its interface: a receive socket with a TPACKET_V3
+// RX ring (PACKET_IGNORE_OUTGOING, so the box never reads back what it sent)
+// and a transmit socket with a TX ring (PACKET_QDISC_BYPASS) that is filled
+// frame by frame and handed to the kernel with one sendto per batch.
+// Splitting the halves lets one goroutine receive on a port while another
+// transmits on it without sharing any ring state, and lets each half reopen
+// itself after the interface goes away and comes back.
+//
+// Frames are handed out byte-identical to what was on the wire: a VLAN tag
+// the kernel moved into ring metadata is put back in front of the payload.
+package afpacket

@@ -1,0 +1,102 @@
+package afpacket
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// TXMode selects how queued frames reach the kernel.
+type TXMode uint8
+
+const (
+	// TXRing queues frames in a PACKET_TX_RING and flushes them with one
+	// sendto; the kernel builds each skb around the ring pages, so a NIC
+	// sends straight from the ring. (A veth peer copies the pages out
+	// before delivering, which makes the two modes cost about the same
+	// there.) The default.
+	TXRing TXMode = iota
+	// TXSendmmsg copies frames into a user-space batch and flushes them with
+	// one sendmmsg; the kernel copies each frame again into a fresh skb.
+	TXSendmmsg
+)
+
+func (m TXMode) String() string {
+	if m == TXSendmmsg {
+		return "sendmmsg"
+	}
+	return "ring"
+}
+
+// Options size the rings. The zero value of every field means its default.
+type Options struct {
+	// BlockSize is the size of one RX ring block in bytes, a multiple of the
+	// page size. The kernel hands a block to user space when it is full or
+	// BlockTimeout after its first frame.
+	BlockSize int
+	// NumBlocks is the number of RX blocks; the ring holds BlockSize×NumBlocks bytes.
+	NumBlocks int
+	// BlockTimeout bounds how long a frame may wait in a partly filled block
+	// (millisecond granularity). Short keeps the added latency low.
+	BlockTimeout time.Duration
+	// TXFrameSize is the size of one TX ring slot including its 48-byte
+	// header; it bounds the largest frame that can be sent. Open sizes it
+	// from the interface's MTU when it is zero.
+	TXFrameSize int
+	// TXFrames is the number of TX slots.
+	TXFrames int
+	// TXMode picks the transmit mechanism.
+	TXMode TXMode
+	// Logger receives one line per link event; nil means slog's default.
+	Logger *slog.Logger
+}
+
+// Defaults sized for a 1–10 Gbit/s port: a 16 MiB RX ring (≈25 ms of
+// full-size frames at 5 Gbit/s) in 64 KiB blocks, small enough that a block
+// fills, and is handed over, well before its timeout once traffic is
+// heavy; and a TX ring with room for several batches.
+const (
+	DefaultBlockSize    = 64 << 10
+	DefaultNumBlocks    = 256
+	DefaultBlockTimeout = time.Millisecond
+	DefaultTXFrameSize  = 2048
+	DefaultTXFrames     = 4096
+)
+
+func (o Options) withDefaults() (Options, error) {
+	page := os.Getpagesize()
+	if o.BlockSize == 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	if o.NumBlocks == 0 {
+		o.NumBlocks = DefaultNumBlocks
+	}
+	if o.BlockTimeout == 0 {
+		o.BlockTimeout = DefaultBlockTimeout
+	}
+	if o.TXFrameSize == 0 {
+		o.TXFrameSize = DefaultTXFrameSize
+	}
+	if o.TXFrames == 0 {
+		o.TXFrames = DefaultTXFrames
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.BlockSize%page != 0 || o.BlockSize < page:
+		return o, fmt.Errorf("afpacket: block size %d is not a multiple of the page size %d", o.BlockSize, page)
+	case o.NumBlocks < 2:
+		return o, fmt.Errorf("afpacket: need at least 2 RX blocks, got %d", o.NumBlocks)
+	case o.BlockTimeout < time.Millisecond:
+		return o, fmt.Errorf("afpacket: block timeout %v is under the kernel's 1 ms granularity", o.BlockTimeout)
+	case o.TXFrameSize%16 != 0 || o.TXFrameSize < 128 || o.TXFrameSize > page*16:
+		return o, fmt.Errorf("afpacket: TX frame size %d must be a multiple of 16 between 128 and %d", o.TXFrameSize, page*16)
+	case o.TXFrames < 16:
+		return o, fmt.Errorf("afpacket: need at least 16 TX frames, got %d", o.TXFrames)
+	case o.TXMode > TXSendmmsg:
+		return o, fmt.Errorf("afpacket: unknown TX mode %d", o.TXMode)
+	}
+	return o, nil
+}

@@ -1,0 +1,198 @@
+// Command rackwall-dataplane runs the bridge on two interfaces in the
+// foreground: frames cross between --uplink and --rack through the
+// sanitization pipeline; /metrics and the control socket are optional.
+//
+//	rackwall-dataplane --uplink IF --rack IF [--config FILE] [--rules FILE]
+//	                   [--metrics ADDR] [--control SOCKET]
+//
+// It logs one line per notable event to stderr, reloads --config and
+// --rules on SIGHUP (a file with errors is refused and the running one
+// stays), and exits 0 on SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rackwall/rackwall/dataplane"
+	"github.com/rackwall/rackwall/dataplane/afpacket"
+	"github.com/rackwall/rackwall/dataplane/control"
+	"github.com/rackwall/rackwall/dataplane/metrics"
+	"github.com/rackwall/rackwall/dataplane/quarantine"
+)
+
+type flags struct {
+	uplink, rack  string
+	configPath    string
+	rulesPath     string
+	metricsAddr   string
+	controlPath   string
+	blockSize     int
+	blocks        int
+	blockTimeout  time.Duration
+	txFrames      int
+	txMode        string
+	logLevelDebug bool
+}
+
+func parseFlags(args []string) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("rackwall-dataplane", flag.ContinueOnError)
+	fs.StringVar(&f.uplink, "uplink", "", "uplink interface (toward the network)")
+	fs.StringVar(&f.rack, "rack", "", "rack interface (toward the servers)")
+	fs.StringVar(&f.configPath, "config", "", "policy file (default: the shipped policy)")
+	fs.StringVar(&f.rulesPath, "rules", "", "filter rules file (default: pass all)")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus /metrics on this address")
+	fs.StringVar(&f.controlPath, "control", "", "serve the control API on this unix socket")
+	fs.IntVar(&f.blockSize, "ring-block-size", afpacket.DefaultBlockSize, "RX ring block size in bytes")
+	fs.IntVar(&f.blocks, "ring-blocks", afpacket.DefaultNumBlocks, "RX ring blocks per port")
+	fs.DurationVar(&f.blockTimeout, "ring-block-timeout", afpacket.DefaultBlockTimeout, "RX ring block timeout")
+	fs.IntVar(&f.txFrames, "tx-frames", afpacket.DefaultTXFrames, "TX slots per port")
+	fs.StringVar(&f.txMode, "tx-mode", "ring", "transmit with a TX ring (ring) or sendmmsg")
+	fs.BoolVar(&f.logLevelDebug, "debug", false, "log debug lines too")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.uplink == "" || f.rack == "" {
+		return f, errors.New("--uplink and --rack are required")
+	}
+	if f.txMode != "ring" && f.txMode != "sendmmsg" {
+		return f, fmt.Errorf("--tx-mode %q: want ring or sendmmsg", f.txMode)
+	}
+	return f, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	f, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "rackwall-dataplane:", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if f.logLevelDebug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	files := sources{configPath: f.configPath, rulesPath: f.rulesPath}
+	pol, err := files.loadPolicy()
+	if err != nil {
+		log.Error("config refused", "file", f.configPath, "err", err)
+		return 2
+	}
+	rs, err := files.loadRules()
+	if err != nil {
+		log.Error("rules refused", "file", f.rulesPath, "err", err)
+		return 2
+	}
+	opts := afpacket.Options{
+		BlockSize: f.blockSize, NumBlocks: f.blocks, BlockTimeout: f.blockTimeout,
+		TXFrames: f.txFrames, Logger: log,
+	}
+	if f.txMode == "sendmmsg" {
+		opts.TXMode = afpacket.TXSendmmsg
+	}
+	e, err := dataplane.New(dataplane.Config{
+		Uplink: f.uplink, Rack: f.rack, Policy: &pol, Rules: rs, Logger: log, PortOptions: opts,
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	e.Quarantine().Subscribe(func(ev quarantine.Event) { logEvent(log, ev) })
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if f.metricsAddr != "" {
+		if err := serveMetrics(ctx, f.metricsAddr, e, log); err != nil {
+			log.Error("cannot serve metrics", "addr", f.metricsAddr, "err", err)
+			return 1
+		}
+	}
+	if f.controlPath != "" {
+		srv := control.NewServer(e, log)
+		if err := srv.Listen(f.controlPath); err != nil {
+			log.Error("cannot serve control socket", "path", f.controlPath, "err", err)
+			return 1
+		}
+		go srv.Serve(ctx)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				files.reload(e, log)
+			}
+		}
+	}()
+
+	if err := e.Run(ctx); err != nil {
+		log.Error("dataplane failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serveMetrics(ctx context.Context, addr string, e *dataplane.Engine, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(e),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return nil
+}
+
+func logEvent(log *slog.Logger, ev quarantine.Event) {
+	attrs := []any{"source", ev.Key.String(), "event", ev.Kind.String()}
+	if ev.By != "" {
+		attrs = append(attrs, "by", ev.By)
+	}
+	if !ev.Until.IsZero() {
+		attrs = append(attrs, "until", ev.Until.Format(time.RFC3339))
+	}
+	if worst := ev.Counts.Worst(); worst != 0 {
+		attrs = append(attrs, "worst_reason", worst.String())
+	}
+	log.Warn("quarantine", attrs...)
+}

@@ -1,0 +1,173 @@
+package dataplane
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rackwall/rackwall/dataplane/afpacket"
+)
+
+// MemPort is a Port that lives in memory: frames injected into it are
+// received by the engine, and frames the engine transmits on it are kept
+// until taken. It lets the engine run, be tested and be benchmarked
+// without root, interfaces or the kernel. After warm-up it allocates
+// nothing per frame: frames are kept in reusable arenas.
+type MemPort struct {
+	name string
+	up   atomic.Bool
+
+	mu      sync.Mutex
+	rxArena []byte // injected frames, back to back
+	rxEnds  []int  // end offset of each injected frame in rxArena
+	rxTimes []time.Time
+	ready   chan struct{} // signalled when frames are injected
+
+	// Transmit side, used under the engine's transmit lock.
+	txArena []byte // queued, unflushed frames
+	txEnds  []int
+
+	sentMu    sync.Mutex
+	sentArena []byte
+	sentEnds  []int
+
+	// Scratch for Receive (only the receiving goroutine touches it).
+	rxCopy []byte
+	ends   []int
+	times  []time.Time
+	frame  afpacket.Frame
+}
+
+// NewMemPort returns an in-memory port whose link is up.
+func NewMemPort(name string) *MemPort {
+	p := &MemPort{name: name, ready: make(chan struct{}, 1)}
+	p.up.Store(true)
+	return p
+}
+
+// Name implements Port.
+func (p *MemPort) Name() string { return p.name }
+
+// LinkUp implements Port.
+func (p *MemPort) LinkUp() bool { return p.up.Load() }
+
+// SetLinkUp sets what LinkUp reports.
+func (p *MemPort) SetLinkUp(up bool) { p.up.Store(up) }
+
+// Inject queues a copy of frame as if it had arrived on the wire.
+func (p *MemPort) Inject(frame []byte) {
+	p.mu.Lock()
+	p.rxArena = append(p.rxArena, frame...)
+	p.rxEnds = append(p.rxEnds, len(p.rxArena))
+	p.rxTimes = append(p.rxTimes, time.Now())
+	p.mu.Unlock()
+	select {
+	case p.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Wait implements Port.
+func (p *MemPort) Wait(d time.Duration) bool {
+	if p.pending() > 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.ready:
+	case <-t.C:
+	}
+	return p.pending() > 0
+}
+
+func (p *MemPort) pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.rxEnds)
+}
+
+// Receive implements Port: it hands over up to maxFrames injected frames
+// (0: all of them), oldest first.
+func (p *MemPort) Receive(fn func(*afpacket.Frame), maxFrames int) int {
+	p.mu.Lock()
+	n := len(p.rxEnds)
+	if maxFrames > 0 && n > maxFrames {
+		n = maxFrames
+	}
+	if n == 0 {
+		p.mu.Unlock()
+		return 0
+	}
+	// Copy the frames out so Inject can go on while fn runs, then drop
+	// them from the queue, keeping the arenas' capacity.
+	taken := p.rxEnds[n-1]
+	p.rxCopy = append(p.rxCopy[:0], p.rxArena[:taken]...)
+	p.ends = append(p.ends[:0], p.rxEnds[:n]...)
+	p.times = append(p.times[:0], p.rxTimes[:n]...)
+	rest := copy(p.rxArena, p.rxArena[taken:])
+	p.rxArena = p.rxArena[:rest]
+	m := copy(p.rxEnds, p.rxEnds[n:])
+	for i := range m {
+		p.rxEnds[i] -= taken
+	}
+	p.rxEnds = p.rxEnds[:m]
+	p.rxTimes = p.rxTimes[:copy(p.rxTimes, p.rxTimes[n:])]
+	p.mu.Unlock()
+
+	start := 0
+	for i, end := range p.ends {
+		p.frame = afpacket.Frame{Data: p.rxCopy[start:end], Time: p.times[i]}
+		fn(&p.frame)
+		start = end
+	}
+	return n
+}
+
+// Send implements Port.
+func (p *MemPort) Send(frame []byte) error {
+	p.txArena = append(p.txArena, frame...)
+	p.txEnds = append(p.txEnds, len(p.txArena))
+	return nil
+}
+
+// Flush implements Port: queued frames become visible to Sent.
+func (p *MemPort) Flush() error {
+	if len(p.txEnds) == 0 {
+		return nil
+	}
+	p.sentMu.Lock()
+	base := len(p.sentArena)
+	p.sentArena = append(p.sentArena, p.txArena...)
+	for _, end := range p.txEnds {
+		p.sentEnds = append(p.sentEnds, base+end)
+	}
+	p.sentMu.Unlock()
+	p.txArena, p.txEnds = p.txArena[:0], p.txEnds[:0]
+	return nil
+}
+
+// Sent returns copies of the frames transmitted (and flushed) since the
+// last call, in order.
+func (p *MemPort) Sent() [][]byte {
+	p.sentMu.Lock()
+	defer p.sentMu.Unlock()
+	out := make([][]byte, len(p.sentEnds))
+	start := 0
+	for i, end := range p.sentEnds {
+		out[i] = append([]byte(nil), p.sentArena[start:end]...)
+		start = end
+	}
+	p.sentArena, p.sentEnds = p.sentArena[:0], p.sentEnds[:0]
+	return out
+}
+
+// Discard forgets the transmitted frames without copying them; benchmarks
+// use it to keep the arenas from growing.
+func (p *MemPort) Discard() int {
+	p.sentMu.Lock()
+	defer p.sentMu.Unlock()
+	n := len(p.sentEnds)
+	p.sentArena, p.sentEnds = p.sentArena[:0], p.sentEnds[:0]
+	return n
+}
