@@ -161,13 +161,19 @@ func (w *worker) transmit(frame []byte) {
 }
 
 // drop counts a dropped frame on the port it arrived on, charges it to its
-// sources and keeps it in the capture ring.
+// sources and keeps it in the capture ring. A quarantined source's frames
+// are counted and charged but not captured: under a flood they would push
+// the violations that explain the quarantine out of the ring within
+// milliseconds, and copying them is most of what a quarantined frame would
+// otherwise cost.
 func (e *Engine) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte, now time.Time) {
 	e.counters[port].drops[r].Add(1)
 	if n > 0 {
 		e.quar.Charge(keys, n, r, now)
 	}
-	e.capt.Add(ts, port, r, keys, n, frame)
+	if r != reason.Quarantined {
+		e.capt.Add(ts, port, r, keys, n, frame)
+	}
 }
 
 // fragSink is the Engine seen by the reassembler. It is only called with

@@ -52,16 +52,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults sized for a 1–10 Gbit/s port: a 16 MiB RX ring (≈25 ms of
-// full-size frames at 5 Gbit/s) in 64 KiB blocks, small enough that a block
-// fills, and is handed over, well before its timeout once traffic is
-// heavy; and a TX ring with room for several batches.
+// Defaults sized for a 1–10 Gbit/s port within the box's memory budget
+// (POLICY.md F11: the dataplane may use its fragment budget plus 64 MiB): an
+// 8 MiB RX ring (≈13 ms of full-size frames at 5 Gbit/s, ≈65 ms at 1 Gbit/s)
+// in 64 KiB blocks, small enough that a block fills, and is handed over,
+// well before its timeout once traffic is heavy; and a 2 MiB TX ring with
+// room for 16 batches of 64 frames.
 const (
 	DefaultBlockSize    = 64 << 10
-	DefaultNumBlocks    = 256
+	DefaultNumBlocks    = 128
 	DefaultBlockTimeout = time.Millisecond
 	DefaultTXFrameSize  = 2048
-	DefaultTXFrames     = 4096
+	DefaultTXFrames     = 1024
 )
 
 func (o Options) withDefaults() (Options, error) {

@@ -324,7 +324,7 @@ var knobTable = []Knob{
 		setInt:      func(p *Policy, v int64) { p.MaxDatagrams = int(v) },
 	},
 	{
-		Name: "max_connections", Rule: "FW3", Type: TypeInt, Unit: "connections", Default: "262144",
+		Name: "max_connections", Rule: "FW3", Type: TypeInt, Unit: "connections", Default: "65536",
 		Min: 1024, Max: 1 << 24,
 		Description: "size of the connection table",
 		getInt:      func(p *Policy) int64 { return int64(p.MaxConnections) },

@@ -91,7 +91,7 @@ func Default() Policy {
 		QuarantineMax:       24 * time.Hour,
 		MaxSources:          65536,
 		MaxDatagrams:        16384,
-		MaxConnections:      262144,
+		MaxConnections:      65536,
 		ConnRate:            2000,
 		ConnBurst:           4000,
 		CaptureFrames:       4096,

@@ -45,6 +45,7 @@ func (s sources) reload(e *dataplane.Engine, log *slog.Logger) {
 			log.Error("config reload refused, running policy kept", "file", s.configPath, "err", err)
 		} else {
 			e.SetPolicy(&p)
+			boundHeap(p.FragmentMemory)
 			log.Info("config reloaded", "file", s.configPath)
 		}
 	}

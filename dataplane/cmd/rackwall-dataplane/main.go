@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -108,6 +109,7 @@ func run(args []string) int {
 		log.Error("rules refused", "file", f.rulesPath, "err", err)
 		return 2
 	}
+	boundHeap(pol.FragmentMemory)
 	opts := afpacket.Options{
 		BlockSize: f.blockSize, NumBlocks: f.blocks, BlockTimeout: f.blockTimeout,
 		TXFrames: f.txFrames, Logger: log,
@@ -160,6 +162,21 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// heapOverhead is what the Go heap may hold beyond the fragment budget: the
+// connection table, the source tables, the capture ring and the runtime.
+const heapOverhead = 32 << 20
+
+// boundHeap makes the garbage collector keep the heap near what the policy
+// budgets. Fragment buffers that the reassembler lets go are garbage until
+// the next collection; with the default GOGC a flood could let the heap
+// reach twice the fragment budget. A soft memory limit makes collection
+// more eager as the heap nears budget + overhead, so RSS stays bounded by
+// the policy rather than by the collector's pacing. (The AF_PACKET rings
+// are mapped outside the heap and are not part of this limit.)
+func boundHeap(fragmentMemory int64) {
+	debug.SetMemoryLimit(fragmentMemory + heapOverhead)
 }
 
 func serveMetrics(ctx context.Context, addr string, e *dataplane.Engine, log *slog.Logger) error {
