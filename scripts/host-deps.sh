@@ -12,7 +12,7 @@ declare -A pkg_of=(
 	[tcpdump]=tcpdump [tshark]=tshark [tcpreplay]=tcpreplay [nft]=nftables
 	[ping]=iputils-ping [pgrep]=procps [unsquashfs]=squashfs-tools
 	[e2fsck]=e2fsprogs [qemu-system-x86_64]=qemu-system-x86 [chromium]=chromium
-	[sgdisk]=gdisk [mdir]=mtools
+	[sfdisk]=fdisk [fsck.fat]=dosfstools [debugfs]=e2fsprogs [mdir]=mtools
 )
 # Files that are not commands.
 declare -A file_pkg=(
@@ -26,7 +26,7 @@ for group in "$@"; do
 	case "$group" in
 	lab) cmds+=(ip ethtool iperf3 hping3 tcpdump tcpreplay nft ping pgrep)
 	     files+=(/usr/lib/python3/dist-packages/scapy/__init__.py) ;;
-	image) cmds+=(unsquashfs e2fsck sgdisk mdir)
+	image) cmds+=(unsquashfs e2fsck debugfs sfdisk fsck.fat mdir)
 	       files+=(/usr/lib/systemd/boot/efi/systemd-bootx64.efi) ;;
 	run) cmds+=(qemu-system-x86_64) files+=(/usr/share/OVMF/OVMF_CODE_4M.fd) ;;
 	browser) cmds+=(chromium) ;;

@@ -1,0 +1,160 @@
+// Command rackwall-run builds the qemu-amd64 image, builds the rack lab with
+// the box's bridge ports as tap devices, and boots the image in qemu
+// (software emulation, OVMF) until Ctrl-C; then it stops qemu and tears the
+// lab down. It needs root (network namespaces, taps).
+//
+//	rackwall-run [--out out] [--http-port 8080] [--https-port 8443]
+//
+// The management port (eth0) is on qemu's user networking: the box's UI is
+// forwarded to localhost. The uplink (eth1) and rack (eth2) ports are wired
+// into the lab: a client namespace on the uplink side, servers behind a
+// switch on the rack side.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/qemu"
+	"github.com/rackwall/rackwall/tests/lab"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rackwall-run:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		board     = flag.String("board", "qemu-amd64", "board to boot (only qemu-amd64 runs in qemu)")
+		out       = flag.String("out", "out", "directory for the image, the serial log and the firmware variables")
+		version   = flag.String("version", "dev", "version recorded in the image")
+		httpPort  = flag.Int("http-port", 8080, "localhost port forwarded to the box's port 80")
+		httpsPort = flag.Int("https-port", 8443, "localhost port forwarded to the box's port 443")
+	)
+	flag.Parse()
+	if *board != "qemu-amd64" {
+		return fmt.Errorf("--board %s: only qemu-amd64 boots in qemu; build other boards with rackwall-image", *board)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root: the rack lab uses network namespaces and tap devices")
+	}
+	if err := qemu.Available(); err != nil {
+		return err
+	}
+	b, err := boards.Lookup(*board)
+	if err != nil {
+		return err
+	}
+	epoch, err := sourceDateEpoch()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	img := filepath.Join(*out, b.Name+".img")
+	if err := image.Build(image.Config{Board: b, Version: *version, SourceDateEpoch: epoch, Log: os.Stderr}, img); err != nil {
+		return err
+	}
+
+	l, err := lab.Build(lab.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintf(os.Stderr, "tearing down lab %s\n", l.ID)
+		if err := l.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "rackwall-run: lab teardown:", err)
+		}
+	}()
+	uplinkTap, rackTap, err := l.UseTaps()
+	if err != nil {
+		return err
+	}
+	uplink, err := lab.OpenTap(l.BoxNS, uplinkTap)
+	if err != nil {
+		return err
+	}
+	defer uplink.Close()
+	rack, err := lab.OpenTap(l.BoxNS, rackTap)
+	if err != nil {
+		return err
+	}
+	defer rack.Close()
+
+	// Catch Ctrl-C before qemu starts so it always reaches the cleanup.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+
+	vm, err := qemu.Start(qemu.Options{
+		Image:   img,
+		WorkDir: *out,
+		Forwards: []qemu.Forward{
+			{Host: *httpPort, Guest: 80},
+			{Host: *httpsPort, Guest: 443},
+		},
+		Uplink: uplink,
+		Rack:   rack,
+		Output: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer vm.Stop()
+
+	fmt.Printf(`rackwall is booting in qemu (software emulation; allow a minute)
+  UI        https://localhost:%d/  (http://localhost:%d/ on port 80)
+  health    https://localhost:%d/healthz
+  metrics   https://localhost:%d/metrics
+  console   tail -f %s
+  lab       client %s (uplink side) -- box %s -- switch %s -- servers %s
+  try       ip netns exec %s ping %s
+  stop      Ctrl-C (stops qemu and removes the lab)
+`, *httpsPort, *httpPort, *httpsPort, *httpsPort, vm.SerialLog,
+		l.ClientNS, l.BoxNS, l.SwitchNS, strings.Join(l.ServerNS, " "),
+		l.ClientNS, lab.ServerV4(1))
+
+	go func() {
+		if at, err := vm.WaitSerialForever("gokrazy build timestamp"); err == nil {
+			fmt.Printf("init running after %.1f s\n", at.Seconds())
+		}
+	}()
+
+	select {
+	case s := <-sigs:
+		fmt.Fprintf(os.Stderr, "\n%v: stopping qemu\n", s)
+		vm.Stop()
+		// The lab package removes its labs on SIGINT/SIGTERM by itself and
+		// then ends the process; a second, concurrent teardown from here
+		// would race with it. Give it time, and only then do it ourselves.
+		time.Sleep(60 * time.Second)
+	case <-vm.Done():
+		fmt.Fprintln(os.Stderr, "qemu exited")
+	}
+	return nil
+}
+
+// sourceDateEpoch is $SOURCE_DATE_EPOCH, else the checkout's commit time,
+// else now (a development build need not be reproducible).
+func sourceDateEpoch() (int64, error) {
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		return strconv.ParseInt(s, 10, 64)
+	}
+	if out, err := exec.Command("git", "log", "-1", "--format=%ct").Output(); err == nil {
+		return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	}
+	return time.Now().Unix(), nil
+}

@@ -1,0 +1,186 @@
+// Package qemu boots a rackwall amd64 image in qemu (software emulation,
+// OVMF firmware) the way the development loop and the end-to-end tests
+// need it: a management NIC on qemu's user networking with the UI ports
+// forwarded to localhost, and the two bridge ports on tap devices.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Firmware files from Debian's ovmf package.
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	Binary   = "qemu-system-x86_64"
+)
+
+// Forward maps a host TCP port on 127.0.0.1 to a guest port on the
+// management NIC.
+type Forward struct{ Host, Guest int }
+
+// Options describe one VM.
+type Options struct {
+	Image   string // raw disk image; qemu writes to it (perm)
+	WorkDir string // holds the OVMF variable store copy and the serial log
+	MemMiB  int    // default 1024
+	CPUs    int    // default 2
+	// Forwards go to the management NIC (the first NIC, eth0).
+	Forwards []Forward
+	// Uplink and Rack are open tap devices (IFF_TAP|IFF_NO_PI) for the
+	// second and third NIC; nil leaves the NIC out.
+	Uplink, Rack *os.File
+	// Output receives qemu's own stdout/stderr (not the guest console).
+	Output io.Writer
+}
+
+// Available reports why qemu cannot be used here, or nil.
+func Available() error {
+	if _, err := exec.LookPath(Binary); err != nil {
+		return fmt.Errorf("needs %s (Debian package qemu-system-x86)", Binary)
+	}
+	for _, f := range []string{OVMFCode, OVMFVars} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("needs %s (Debian package ovmf)", f)
+		}
+	}
+	return nil
+}
+
+// VM is a running qemu.
+type VM struct {
+	cmd       *exec.Cmd
+	SerialLog string
+	Started   time.Time
+	done      chan struct{}
+	waitErr   error
+}
+
+// Start boots the VM. The guest console (ttyS0) goes to
+// <WorkDir>/serial.log.
+func Start(o Options) (*VM, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if o.MemMiB == 0 {
+		o.MemMiB = 1024
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 2
+	}
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	vars := filepath.Join(o.WorkDir, "OVMF_VARS_4M.fd")
+	if err := copyFile(OVMFVars, vars); err != nil {
+		return nil, err
+	}
+	serial := filepath.Join(o.WorkDir, "serial.log")
+	os.Remove(serial)
+
+	user := "user,id=mgmt"
+	for _, f := range o.Forwards {
+		user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
+	}
+	args := []string{
+		"-accel", "tcg", // KVM is not available everywhere this runs
+		"-m", fmt.Sprint(o.MemMiB), "-smp", fmt.Sprint(o.CPUs),
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + OVMFCode,
+		"-drive", "if=pflash,format=raw,file=" + vars,
+		"-drive", "file=" + o.Image + ",format=raw",
+		"-device", "i6300esb", "-watchdog-action", "reset",
+		"-nographic", "-monitor", "none", "-serial", "file:" + serial,
+		// virtio-net: e1000 has come up without a MAC address under load.
+		"-netdev", user, "-device", "virtio-net-pci,netdev=mgmt,mac=02:72:77:00:00:01",
+	}
+	cmd := exec.Command(Binary)
+	for i, tap := range []*os.File{o.Uplink, o.Rack} {
+		if tap == nil {
+			continue
+		}
+		fd := 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, tap)
+		id := []string{"uplink", "rack"}[i]
+		args = append(args,
+			"-netdev", fmt.Sprintf("tap,id=%s,fd=%d", id, fd),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=02:72:77:00:00:%02x", id, i+2))
+	}
+	cmd.Args = append(cmd.Args, args...)
+	cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	// Its own process group: Ctrl-C in a terminal reaches the caller, which
+	// stops qemu and tears down what it built, in that order. Should the
+	// caller die first, the kernel sends qemu SIGTERM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	vm := &VM{cmd: cmd, SerialLog: serial, done: make(chan struct{})}
+	vm.Started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		vm.waitErr = cmd.Wait()
+		close(vm.done)
+	}()
+	return vm, nil
+}
+
+// Args returns qemu's command line, for printing.
+func (vm *VM) Args() string { return strings.Join(vm.cmd.Args, " ") }
+
+// Done is closed when qemu has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Stop asks qemu to quit (SIGTERM) and kills it after 10 s.
+func (vm *VM) Stop() error {
+	select {
+	case <-vm.done:
+		return nil
+	default:
+	}
+	vm.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-vm.done:
+	case <-time.After(10 * time.Second):
+		vm.cmd.Process.Kill()
+		<-vm.done
+	}
+	return nil
+}
+
+// WaitSerial waits until the console log contains s and returns the time
+// since qemu started.
+func (vm *VM) WaitSerial(ctx context.Context, s string) (time.Duration, error) {
+	for {
+		if b, err := os.ReadFile(vm.SerialLog); err == nil && bytes.Contains(b, []byte(s)) {
+			return time.Since(vm.Started), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for %q on the serial console: %w", s, ctx.Err())
+		case <-vm.done:
+			return 0, fmt.Errorf("qemu exited (%v) before %q appeared on the serial console", vm.waitErr, s)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
+}
+
+// WaitSerialForever is WaitSerial without a deadline (until qemu exits).
+func (vm *VM) WaitSerialForever(s string) (time.Duration, error) {
+	return vm.WaitSerial(context.Background(), s)
+}

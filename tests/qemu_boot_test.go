@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image/qemu"
+	"github.com/rackwall/rackwall/tests/lab"
+)
+
+// TestQemuBoot boots the qemu-amd64 image under OVMF (software emulation),
+// with the bridge ports on the rack lab's taps, and measures the time from
+// qemu's start to init running and to the appliance answering /healthz on
+// the forwarded management port.
+func TestQemuBoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: tap devices for the bridge ports")
+	}
+	if err := qemu.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	skipWithoutSystemdBoot(t)
+	b, _ := boards.Lookup("qemu-amd64")
+	progs := imagePrograms(t, b)
+	img := filepath.Join(t.TempDir(), "qemu-amd64.img")
+	buildImage(t, "qemu-amd64", img, nil)
+
+	l, err := lab.New(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uplinkTap, rackTap, err := l.UseTaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uplink, err := lab.OpenTap(l.BoxNS, uplinkTap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uplink.Close()
+	rack, err := lab.OpenTap(l.BoxNS, rackTap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rack.Close()
+
+	httpPort, httpsPort := freePort(t), freePort(t)
+	vm, err := qemu.Start(qemu.Options{
+		Image:    img,
+		WorkDir:  t.TempDir(),
+		Forwards: []qemu.Forward{{Host: httpPort, Guest: 80}, {Host: httpsPort, Guest: 443}},
+		Uplink:   uplink,
+		Rack:     rack,
+		Output:   os.Stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop()
+	defer func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(vm.SerialLog)
+			t.Logf("serial console:\n%s", lastLines(string(log), 60))
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	initAt, err := vm.WaitSerial(ctx, "gokrazy build timestamp 2023-11-14T22:13:20Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("BOOT: init running %.1f s after qemu start", initAt.Seconds())
+
+	// Every supervised program in the image is seen running by init.
+	for _, p := range progs {
+		if !p.Supervised {
+			continue
+		}
+		at, err := vm.WaitSerial(ctx, "rackwall init: service "+p.Path()+" running")
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		t.Logf("BOOT: %s running %.1f s after qemu start", p.Path(), at.Seconds())
+	}
+
+	// gokrazy's web interface (with its update endpoints) listens on the
+	// Unix socket only.
+	log, _ := os.ReadFile(vm.SerialLog)
+	for _, m := range regexp.MustCompile(`now listening on (\S+)`).FindAllStringSubmatch(string(log), -1) {
+		if m[1] != "/run/gokrazy-http.sock" {
+			t.Errorf("gokrazy listens on %s; its update endpoints must not be reachable from the network", m[1])
+		}
+	}
+
+	appliance := false
+	for _, p := range progs {
+		appliance = appliance || p.Name == "rackwall"
+	}
+	if !appliance {
+		t.Logf("NOT DONE: the appliance (/user/rackwall) is not in this image, so /healthz was not checked")
+		return
+	}
+	urls := []string{
+		fmt.Sprintf("https://127.0.0.1:%d/healthz", httpsPort),
+		fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort),
+	}
+	client := &http.Client{
+		Timeout:   3 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the box's certificate is self-signed
+	}
+	for {
+		for _, u := range urls {
+			resp, err := client.Get(u)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Logf("BOOT: %s answered 200 %.1f s after qemu start", u, time.Since(vm.Started).Seconds())
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no 200 from %v within the boot deadline", urls)
+		case <-vm.Done():
+			t.Fatal("qemu exited while waiting for /healthz")
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
