@@ -94,5 +94,8 @@ func (c *Conn) ensureBridge() (rtnetlink.LinkMessage, error) {
 	if err := c.disableIPv6(BypassBridge); err != nil {
 		return rtnetlink.LinkMessage{}, err
 	}
+	if err := c.silenceIPv4(BypassBridge); err != nil {
+		return rtnetlink.LinkMessage{}, err
+	}
 	return c.link(BypassBridge)
 }

@@ -47,10 +47,14 @@ func (c *Conn) link(name string) (rtnetlink.LinkMessage, error) {
 }
 
 // PrepareBridgePort makes name a silent bridge port: IPv6 disabled first (so
-// no link-local address is ever generated), every address removed, the MTU
-// set (0 keeps it), then the link up and promiscuous.
+// no link-local address is ever generated), IPv4 told never to answer for
+// the box's own addresses, every address removed, the MTU set (0 keeps it),
+// then the link up and promiscuous.
 func (c *Conn) PrepareBridgePort(name string, mtu int) error {
 	if err := c.disableIPv6(name); err != nil {
+		return err
+	}
+	if err := c.silenceIPv4(name); err != nil {
 		return err
 	}
 	msg, err := c.link(name)
@@ -119,12 +123,30 @@ func (c *Conn) disableIPv6(name string) error {
 	return nil
 }
 
+// silenceIPv4 keeps the kernel from speaking for the box on an interface
+// that has no address of its own. Linux answers ARP for any local address
+// on any interface (the weak host model), so without this a bridge port
+// would answer ARP for the management address and reveal the box on the
+// wire: arp_ignore 8 answers no ARP request at all, arp_announce 2 never
+// uses a foreign address as ARP source, and strict rp_filter drops IP
+// packets sent to the port's MAC that the box would route elsewhere.
+func (c *Conn) silenceIPv4(name string) error {
+	for _, kv := range [][2]string{{"arp_ignore", "8"}, {"arp_announce", "2"}, {"rp_filter", "1"}} {
+		p := filepath.Join(c.sysctlRoot, "ipv4", "conf", name, kv[0])
+		err := os.WriteFile(p, []byte(kv[1]+"\n"), 0o644)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("interface %s: setting %s: %w", name, kv[0], err)
+		}
+	}
+	return nil
+}
+
 // LinkState is what the UI shows of one port.
 type LinkState struct {
 	Name      string
-	Up        bool  // administratively up
-	Carrier   bool  // operational (cable in, peer up)
-	SpeedMbps int   // 0 when unknown (virtual NICs)
+	Up        bool // administratively up
+	Carrier   bool // operational (cable in, peer up)
+	SpeedMbps int  // 0 when unknown (virtual NICs)
 	MTU       int
 	RxBytes   uint64
 	TxBytes   uint64
