@@ -23,6 +23,7 @@ type portCounters struct {
 	txErrors          atomic.Uint64 // frames the port refused to queue
 	drops             [reason.Count]atomic.Uint64
 	lastForward       atomic.Int64 // unix nanoseconds of the last frame forwarded from this port
+	lastLoop          atomic.Int64 // unix nanoseconds when the loop reading this port last came round
 }
 
 // PortCounters is one port's totals since the engine started.
@@ -99,6 +100,11 @@ type PortHealth struct {
 	// LastForwarded is when a frame received on this port was last
 	// forwarded (zero if never).
 	LastForwarded time.Time `json:"last_forwarded"`
+	// LastLoop is when the loop serving this port last came round. It
+	// comes round at least every poll interval even on an idle link, so a
+	// stale LastLoop means a stuck loop, where a stale LastForwarded may
+	// only mean a quiet rack.
+	LastLoop time.Time `json:"last_loop"`
 }
 
 // Health is the engine's liveness at one moment.
@@ -114,6 +120,9 @@ func (e *Engine) Health() Health {
 		h.Ports[i] = PortHealth{Name: e.ports[i].Name(), LinkUp: e.ports[i].LinkUp()}
 		if ns := e.counters[i].lastForward.Load(); ns != 0 {
 			h.Ports[i].LastForwarded = time.Unix(0, ns)
+		}
+		if ns := e.counters[i].lastLoop.Load(); ns != 0 {
+			h.Ports[i].LastLoop = time.Unix(0, ns)
 		}
 	}
 	return h

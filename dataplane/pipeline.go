@@ -49,7 +49,9 @@ func (w *worker) init(e *Engine, in uint8, dir packet.Direction) {
 
 func (w *worker) run(ctx context.Context) {
 	in := w.e.ports[w.in]
+	beat := &w.e.counters[w.in].lastLoop
 	for ctx.Err() == nil {
+		beat.Store(time.Now().UnixNano())
 		if in.Wait(pollInterval) {
 			// Drain what is ready in batches before waiting again.
 			for w.pump() == batchFrames && ctx.Err() == nil {

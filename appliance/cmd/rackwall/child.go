@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -11,8 +12,10 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/dataplane"
 	"github.com/rackwall/rackwall/dataplane/control"
 )
 
@@ -108,9 +111,13 @@ func (c *child) signal(sig syscall.Signal) (int, error) {
 	return pid, nil
 }
 
-// probe passes while the dataplane answers on its control socket and its
-// packet loop runs. Idle links forward nothing, so a quiet last-forward
-// time is no sign of trouble; a loop that has stopped is.
+// loopStale is how old a packet loop's heartbeat may be. The loops come
+// round every 100 ms when idle; a batch under load takes far less.
+const loopStale = 2 * time.Second
+
+// probe passes while the dataplane answers on its control socket and both
+// of its packet loops keep coming round. Idle links forward nothing, so a
+// quiet last-forward time is no sign of trouble; a loop that has stopped is.
 func probe(ctx context.Context, ctl *control.Client) error {
 	st, err := ctl.Status(ctx)
 	if err != nil {
@@ -118,6 +125,18 @@ func probe(ctx context.Context, ctl *control.Client) error {
 	}
 	if !st.Health.Running {
 		return errors.New("packet loop not running")
+	}
+	return loopsAlive(st.Health, time.Now())
+}
+
+func loopsAlive(h dataplane.Health, now time.Time) error {
+	for _, p := range h.Ports {
+		if p.LastLoop.IsZero() {
+			return fmt.Errorf("packet loop of %s has not started", p.Name)
+		}
+		if age := now.Sub(p.LastLoop); age > loopStale {
+			return fmt.Errorf("packet loop of %s stuck for %v", p.Name, age.Round(time.Millisecond))
+		}
 	}
 	return nil
 }

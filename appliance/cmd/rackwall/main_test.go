@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rackwall/rackwall/dataplane"
 
 	"github.com/rackwall/rackwall/appliance"
 	"github.com/rackwall/rackwall/appliance/supervise"
@@ -273,5 +274,23 @@ func TestRestartNeedsAnAPIToken(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("Authorization %q: %d, want %d: %s", c.auth, rec.Code, c.want, rec.Body)
 		}
+	}
+}
+
+func TestLoopsAliveNeedsFreshHeartbeats(t *testing.T) {
+	now := time.Now()
+	h := dataplane.Health{Running: true}
+	h.Ports[0] = dataplane.PortHealth{Name: "eth1", LastLoop: now.Add(-100 * time.Millisecond)}
+	h.Ports[1] = dataplane.PortHealth{Name: "eth2", LastLoop: now.Add(-50 * time.Millisecond)}
+	if err := loopsAlive(h, now); err != nil {
+		t.Fatalf("fresh loops judged dead: %v", err)
+	}
+	h.Ports[1].LastLoop = now.Add(-5 * time.Second)
+	if err := loopsAlive(h, now); err == nil || !strings.Contains(err.Error(), "eth2 stuck") {
+		t.Fatalf("stuck loop not caught: %v", err)
+	}
+	h.Ports[0].LastLoop = time.Time{}
+	if err := loopsAlive(h, now); err == nil {
+		t.Fatal("a loop that never ran judged alive")
 	}
 }
