@@ -10,11 +10,15 @@ GO      ?= go
 BOARD   ?= qemu-amd64
 VERSION ?= 1
 OUT     ?= out
+# Update signing key (private; never committed). `make keys` makes a
+# development pair; images trust its public half.
+KEY     ?= keys/dev.key
+PUBKEY   = $(basename $(KEY)).pub
 export CGO_ENABLED = 0
 
-PROGRAMS = ./dataplane/cmd/rackwall-dataplane ./appliance/cmd/rackwall
+PROGRAMS = ./dataplane/cmd/rackwall-dataplane ./appliance/cmd/rackwall ./appliance/cmd/rackwall-update
 
-.PHONY: build test unit check bench lab-up lab-down image run generate fuzz
+.PHONY: build test unit check bench lab-up lab-down image run generate keys bundle
 
 build:
 	$(GO) build ./...
@@ -46,15 +50,25 @@ bench:
 
 lab-up:
 	@scripts/host-deps.sh lab
-	$(GO) run ./tests/lab/cmd/rackwall-lab up --state $(OUT)/lab.state
+	mkdir -p $(OUT)
+	$(GO) run ./tests/lab/cmd/rackwall-lab up --box dataplane --state $(OUT)/lab.state
 
 lab-down:
 	$(GO) run ./tests/lab/cmd/rackwall-lab down --state $(OUT)/lab.state
 
-image:
-	@scripts/host-deps.sh image
-	$(GO) run ./image/cmd/rackwall-image --board $(BOARD) --version $(VERSION) --out $(OUT)/$(BOARD).img
+keys: $(KEY)
 
-run:
+$(KEY):
+	mkdir -p $(dir $(KEY))
+	$(GO) run ./image/cmd/rackwall-bundle keygen --out $(basename $(KEY))
+
+image: $(KEY)
+	@scripts/host-deps.sh image
+	$(GO) run ./image/cmd/rackwall-image --board $(BOARD) --version $(VERSION) --pubkey $(PUBKEY) --out $(OUT)/$(BOARD).img
+
+bundle: $(KEY)
+	$(GO) run ./image/cmd/rackwall-bundle --board $(BOARD) --version $(VERSION) --key $(KEY) --out $(OUT)/$(BOARD)-$(VERSION).bundle
+
+run: $(KEY)
 	@scripts/host-deps.sh lab image run
-	$(GO) run ./image/cmd/rackwall-run --board qemu-amd64 --out $(OUT)
+	$(GO) run ./image/cmd/rackwall-run --board qemu-amd64 --version $(VERSION) --pubkey $(PUBKEY) --out $(OUT)

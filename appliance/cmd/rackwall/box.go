@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/rackwall/rackwall/appliance/update"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,20 +22,22 @@ const retryEvery = 2 * time.Second
 
 // box is the running appliance.
 type box struct {
-	f        flags
-	log      *slog.Logger
-	started  time.Time
-	onBox    bool // running as a gokrazy service on a rackwall image
-	runtime  string
-	ownsRun  bool // runtime was created here and is removed at exit
-	links    *linkControl
-	store    *appliance.Store
-	backend  *appliance.Backend
-	ui       *webui.Server
-	sup      *supervise.Supervisor
-	child    *child
-	health   *healthState
-	settings appliance.Settings // in force: the MTU follows changes, the fail mode and listen address need a restart
+	f         flags
+	log       *slog.Logger
+	started   time.Time
+	onBox     bool // running as a gokrazy service on a rackwall image
+	runtime   string
+	ownsRun   bool // runtime was created here and is removed at exit
+	links     *linkControl
+	store     *appliance.Store
+	backend   *appliance.Backend
+	ui        *webui.Server
+	sup       *supervise.Supervisor
+	child     *child
+	health    *healthState
+	update    *update.Agent // nil off the box or when the agent could not start
+	updateErr error
+	settings  appliance.Settings // in force: the MTU follows changes, the fail mode and listen address need a restart
 }
 
 func newBox(f flags, log *slog.Logger) (*box, error) {
@@ -134,6 +137,7 @@ func (a *box) run(ctx context.Context) error {
 	if err := registerMetrics(a.ui.Registerer(), a.sup, a.child); err != nil {
 		return err
 	}
+	a.startUpdates()
 	for _, w := range a.health.takeWarnings() {
 		a.backend.Events().Publish(webui.Event{Time: time.Now(), Kind: webui.EventConfig, Actor: "system", Message: w})
 	}
@@ -146,6 +150,7 @@ func (a *box) run(ctx context.Context) error {
 	wg.Go(func() { a.ui.Run(runCtx) })
 	wg.Go(func() { a.serve(runCtx) })
 	wg.Go(func() { a.logEvents(runCtx) })
+	wg.Go(func() { a.afterBoot(runCtx) })
 	<-ctx.Done()
 	a.log.Info("stopping", "reason", context.Cause(ctx))
 	cancel()

@@ -119,6 +119,7 @@ func (a *box) rootHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthHandler)
 	mux.HandleFunc("POST /api/dataplane/restart", a.restartHandler)
+	a.mountUpdates(mux)
 	mux.Handle("/", a.ui)
 	return mux
 }

@@ -40,7 +40,8 @@ func run() error {
 	var (
 		board     = flag.String("board", "qemu-amd64", "board to boot (only qemu-amd64 runs in qemu)")
 		out       = flag.String("out", "out", "directory for the image, the serial log and the firmware variables")
-		version   = flag.String("version", "dev", "version recorded in the image")
+		version   = flag.String("version", "1", "version recorded in the image (a number: updates must be newer)")
+		pubkey    = flag.String("pubkey", "", "update signing public key file the box trusts (optional)")
 		httpPort  = flag.Int("http-port", 8080, "localhost port forwarded to the box's port 80")
 		httpsPort = flag.Int("https-port", 8443, "localhost port forwarded to the box's port 443")
 	)
@@ -66,7 +67,15 @@ func run() error {
 		return err
 	}
 	img := filepath.Join(*out, b.Name+".img")
-	if err := image.Build(image.Config{Board: b, Version: *version, SourceDateEpoch: epoch, Log: os.Stderr}, img); err != nil {
+	cfg := image.Config{Board: b, Version: *version, SourceDateEpoch: epoch, Log: os.Stderr}
+	if *pubkey != "" {
+		key, err := os.ReadFile(*pubkey)
+		if err != nil {
+			return err
+		}
+		cfg.UpdateKeys = map[string][]byte{filepath.Base(*pubkey): key}
+	}
+	if err := image.Build(cfg, img); err != nil {
 		return err
 	}
 

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+
+	"github.com/rackwall/rackwall/appliance/update"
+	"github.com/rackwall/rackwall/webui"
+)
+
+// startUpdates sets up the A/B update agent. Only a box booted from a
+// rackwall image has slots to write; elsewhere (the lab, tests) updates are
+// refused with a clear reason rather than the routes being missing.
+func (a *box) startUpdates() {
+	if !a.onBox {
+		return
+	}
+	agent, err := update.NewOnBox(filepath.Join(a.f.state, "update"))
+	if err != nil {
+		a.log.Error("updates unavailable", "err", err)
+		a.updateErr = err
+		return
+	}
+	a.update = agent
+	a.ui.Registerer().MustRegister(agent.Collector())
+}
+
+// afterBoot runs the post-boot health check once: a trial boot of a new
+// slot is blessed only if the appliance proves healthy within the deadline,
+// otherwise the agent reboots and the boot counter falls back to the old
+// slot.
+func (a *box) afterBoot(ctx context.Context) {
+	if a.update == nil {
+		return
+	}
+	rep, err := a.update.AfterBoot(ctx, func(context.Context) error {
+		r := a.healthReport()
+		if r.Healthy {
+			return nil
+		}
+		return fmt.Errorf("dataplane %s (%s), config loaded %v, UI %v", r.Dataplane, r.Reason, r.ConfigLoaded, r.UI)
+	}, 0)
+	if err != nil {
+		a.log.Error("after-boot update check", "err", err)
+		return
+	}
+	a.log.Info("after-boot update check", "report", fmt.Sprintf("%+v", rep))
+}
+
+// mountUpdates adds the update API and page to the appliance's routes.
+func (a *box) mountUpdates(mux *http.ServeMux) {
+	var api http.Handler
+	var page webui.Updater
+	if a.update != nil {
+		api, page = a.update.Handler(), a.update.UI()
+	} else {
+		reason := "updates are installed only on a box booted from a rackwall image"
+		if a.updateErr != nil {
+			reason = "updates unavailable: " + a.updateErr.Error()
+		}
+		api, page = unavailableUpdates(reason), noUpdates{reason}
+	}
+	guarded := a.ui.GuardAPI(api)
+	mux.Handle("/api/update", guarded)
+	mux.Handle("/api/update/", guarded)
+	mux.Handle("GET /system/update", a.ui.UpdatePage(page))
+	mux.Handle("POST /system/update", a.ui.UpdatePage(page))
+}
+
+func unavailableUpdates(reason string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"error": reason})
+	})
+}
+
+// noUpdates is the update page's view of a box that cannot update.
+type noUpdates struct{ reason string }
+
+func (n noUpdates) UpdateInfo() webui.UpdateInfo {
+	return webui.UpdateInfo{Health: n.reason}
+}
+
+func (n noUpdates) InstallBundle(ctx context.Context, bundle io.Reader, allowDowngrade bool) error {
+	return errors.New(n.reason)
+}

@@ -1,0 +1,206 @@
+package update
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image"
+)
+
+// Machine is what the agent needs from the box beyond files on /perm.
+// LinuxMachine is the real one; tests use files and a fake reboot.
+type Machine interface {
+	// Cmdline is the kernel command line (/proc/cmdline).
+	Cmdline() (string, error)
+	// SlotDevice is the block device (or file) of slot s's root.
+	SlotDevice(s image.Slot) (string, error)
+	// MountBoot makes the boot partition writable at dir until unmount.
+	MountBoot() (dir string, unmount func() error, err error)
+	// Reboot restarts through the boot loader (never kexec); arg is the
+	// reboot argument ("" or "0 tryboot").
+	Reboot(arg string) error
+	// BootID changes with every boot (/proc/sys/kernel/random/boot_id).
+	BootID() (string, error)
+}
+
+// Config is what an Agent is built from.
+type Config struct {
+	Board          boards.Board
+	Keys           []ed25519.PublicKey // trusted bundle signers
+	RunningVersion int64               // this root file system's version
+	// StateDir holds the state file and the spool; it must be on /perm
+	// (the spool needs room for a whole bundle).
+	StateDir string
+	Machine  Machine
+	// Tries is how often a new slot is tried (default DefaultTries).
+	Tries int
+	// RebootDelay lets the HTTP answer leave before the box reboots
+	// (default 2 s).
+	RebootDelay time.Duration
+	// FetchClient fetches bundles by URL (default: 30 min timeout).
+	FetchClient *http.Client
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Agent installs bundles and judges trial boots. It is safe for
+// concurrent use; one update runs at a time.
+type Agent struct {
+	cfg    Config
+	layout image.Layout
+	scheme scheme
+
+	install sync.Mutex // held for a whole install
+
+	mu       sync.Mutex
+	progress Progress
+	last     *Attempt
+	health   string // last health check verdict during a trial
+	blessed  bool   // this boot's slot is blessed (or was never on trial)
+	trial    bool
+	running  image.Slot
+	versions map[image.Slot]string
+
+	rebootPending bool
+}
+
+// Progress of a running update.
+type Progress struct {
+	Active bool   `json:"active"`
+	Phase  string `json:"phase,omitempty"` // receiving, writing, verifying, arming, rebooting
+	Done   int64  `json:"done_bytes"`
+	Total  int64  `json:"total_bytes"`
+}
+
+// New makes an agent.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Machine == nil || cfg.StateDir == "" {
+		return nil, errors.New("update: Machine and StateDir are required")
+	}
+	if cfg.Tries == 0 {
+		cfg.Tries = DefaultTries
+	}
+	if cfg.RebootDelay == 0 {
+		cfg.RebootDelay = 2 * time.Second
+	}
+	if cfg.FetchClient == nil {
+		cfg.FetchClient = &http.Client{Timeout: 30 * time.Minute}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l, err := image.NewLayout(cfg.Board)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, layout: l, scheme: schemeFor(cfg.Board, l), versions: map[image.Slot]string{}}
+	rec, err := loadRecord(a.recordPath())
+	if err != nil {
+		cfg.Logger.Warn("update: unreadable state file; starting fresh", "err", err)
+	}
+	a.last = rec.Last
+	if cmd, err := cfg.Machine.Cmdline(); err == nil {
+		a.running, _ = RunningSlot(cmd)
+	}
+	a.versions[a.running] = fmt.Sprint(cfg.RunningVersion)
+	return a, nil
+}
+
+func (a *Agent) recordPath() string { return filepath.Join(a.cfg.StateDir, "update.json") }
+func (a *Agent) spoolDir() string   { return filepath.Join(a.cfg.StateDir, "spool") }
+
+func (a *Agent) setProgress(p Progress) {
+	a.mu.Lock()
+	a.progress = p
+	a.mu.Unlock()
+}
+
+func (a *Agent) addDone(n int64) {
+	a.mu.Lock()
+	a.progress.Done += n
+	a.mu.Unlock()
+}
+
+// saveAttempt records at on /perm and in memory.
+func (a *Agent) saveAttempt(at Attempt) {
+	a.mu.Lock()
+	a.last = &at
+	a.mu.Unlock()
+	if err := saveRecord(a.recordPath(), record{Last: &at}); err != nil {
+		a.cfg.Logger.Error("update: saving the state file", "err", err)
+	}
+}
+
+// withBoot mounts the boot partition for fn and unmounts it after.
+func (a *Agent) withBoot(fn func(BootFS) error) error {
+	dir, unmount, err := a.cfg.Machine.MountBoot()
+	if err != nil {
+		return fmt.Errorf("mounting the boot partition: %w", err)
+	}
+	ferr := fn(DirFS(dir))
+	uerr := unmount()
+	if ferr != nil {
+		return ferr
+	}
+	if uerr != nil {
+		return fmt.Errorf("unmounting the boot partition: %w", uerr)
+	}
+	return nil
+}
+
+// rebootSoon reboots after RebootDelay so the caller's answer gets out.
+func (a *Agent) rebootSoon(arg string) {
+	a.mu.Lock()
+	a.rebootPending = true
+	a.mu.Unlock()
+	go func() {
+		time.Sleep(a.cfg.RebootDelay)
+		a.cfg.Logger.Info("update: rebooting through the boot loader", "argument", arg)
+		if err := a.cfg.Machine.Reboot(arg); err != nil {
+			a.cfg.Logger.Error("update: reboot failed", "err", err)
+		}
+	}()
+}
+
+// Fetch downloads a bundle from url and installs it.
+func (a *Agent) Fetch(ctx context.Context, url string, opt InstallOptions) (*Attempt, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, &InputError{Reason: fmt.Sprintf("bad URL: %v", err)}
+	}
+	if req.URL.Scheme != "https" && req.URL.Scheme != "http" {
+		return nil, &InputError{Reason: "only http and https URLs can be fetched"}
+	}
+	resp, err := a.cfg.FetchClient.Do(req)
+	if err != nil {
+		return nil, &InputError{Reason: fmt.Sprintf("fetching the bundle: %v", err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &InputError{Reason: fmt.Sprintf("fetching the bundle: %s", resp.Status)}
+	}
+	return a.Install(ctx, resp.Body, opt)
+}
+
+// InputError is a problem with what the client sent (not a refusal of a
+// bundle's content, not a failure of the box).
+type InputError struct{ Reason string }
+
+func (e *InputError) Error() string { return e.Reason }
+
+var errBusy = errors.New("an update is already running")
+
+// tryLock takes the install lock without waiting.
+func (a *Agent) tryLock() bool { return a.install.TryLock() }

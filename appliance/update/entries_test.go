@@ -1,0 +1,421 @@
+package update
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image"
+)
+
+func qemuBoard(t testing.TB) (boards.Board, image.Layout) {
+	t.Helper()
+	b, err := boards.Lookup("qemu-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := image.NewLayout(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, l
+}
+
+// factoryUEFI is the boot partition as the image builder writes it:
+// slot A only, its entry without a counter or sort-key.
+func factoryUEFI(t testing.TB) (*memFS, boards.Board, image.Layout) {
+	b, l := qemuBoard(t)
+	m := newMemFS()
+	m.files[image.KernelPath(b, image.SlotA)] = []byte("kernel v1")
+	m.files[image.LoaderConf] = []byte(image.LoaderConfig())
+	m.files[image.LoaderEntryPath(image.SlotA, 0)] = []byte(image.LoaderEntry(b, l, image.SlotA, "1"))
+	return m, b, l
+}
+
+func entryFor(t testing.TB, b boards.Board, l image.Layout, s image.Slot, version string) string {
+	t.Helper()
+	tmpl, err := image.SlotEntryTemplate(b, version, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := RenderEntry(tmpl, b, l, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// sdBoot does what systemd-boot does at power-on: pick the first entry of
+// its order, count a try down if the entry has a counter, and report the
+// slot it starts. It fails the test if the entry's kernel is missing.
+func sdBoot(t *testing.T, m *memFS, b boards.Board) image.Slot {
+	t.Helper()
+	es, err := ReadEntries(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) == 0 {
+		t.Fatalf("no boot entry left: the box does not boot; files %v", m.names(entriesDir))
+	}
+	e := es[0]
+	if e.Name.Trial() {
+		next := EntryName{Slot: e.Name.Slot, Counted: true, Left: e.Name.Left - 1, Done: e.Name.Done + 1}
+		if err := m.Rename(entriesDir+"/"+e.File, entriesDir+"/"+next.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := m.files[image.KernelPath(b, e.Name.Slot)]; !ok {
+		t.Fatalf("boot loader picked slot %s whose kernel is missing", e.Name.Slot)
+	}
+	return e.Name.Slot
+}
+
+func mustNo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func armUEFI(t *testing.T, m *memFS, b boards.Board, l image.Layout, s image.Slot, version string) {
+	t.Helper()
+	u := uefiScheme{board: b}
+	mustNo(t, u.Disarm(m, s))
+	mustNo(t, u.Arm(m, s, []byte("kernel v"+version), entryFor(t, b, l, s, version), DefaultTries))
+}
+
+func TestUEFIUpdateTrialBlessStays(t *testing.T) {
+	m, b, l := factoryUEFI(t)
+	u := uefiScheme{board: b}
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("factory image boots %s", got)
+	}
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	if _, ok := m.files[entriesDir+"/rackwall-b+3.conf"]; !ok {
+		t.Fatalf("armed entry missing: %v", m.names(entriesDir))
+	}
+	if got := sdBoot(t, m, b); got != image.SlotB {
+		t.Fatalf("after arming the box boots %s, want b", got)
+	}
+	as, err := u.Assess(m, image.SlotB)
+	mustNo(t, err)
+	if !as.Trial || as.TriesLeft != 2 || as.RunningVersion != "2" || as.OtherVersion != "1" {
+		t.Fatalf("assessment on trial boot: %+v", as)
+	}
+	mustNo(t, u.Bless(m, image.SlotB))
+	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf,rackwall-b.conf" {
+		t.Fatalf("entries after bless: %v", got)
+	}
+	for i := 0; i < 5; i++ {
+		if got := sdBoot(t, m, b); got != image.SlotB {
+			t.Fatalf("reboot %d after bless boots %s", i, got)
+		}
+	}
+	as, _ = u.Assess(m, image.SlotB)
+	if as.Trial || as.OtherBad {
+		t.Fatalf("after bless: %+v", as)
+	}
+	// And back to A with the next update: A must win although "rackwall-b"
+	// sorts before "rackwall-a" by name.
+	armUEFI(t, m, b, l, image.SlotA, "3")
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("second update boots %s, want a", got)
+	}
+	mustNo(t, u.Bless(m, image.SlotA))
+	for i := 0; i < 3; i++ {
+		if got := sdBoot(t, m, b); got != image.SlotA {
+			t.Fatalf("after second bless boots %s", got)
+		}
+	}
+	if strings.Contains(string(m.files[entriesDir+"/rackwall-b.conf"]), "sort-key") {
+		t.Fatal("the old slot's entry still carries the sort-key")
+	}
+}
+
+func TestUEFIHealthFailRejectsAtOnce(t *testing.T) {
+	m, b, l := factoryUEFI(t)
+	u := uefiScheme{board: b}
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	if sdBoot(t, m, b) != image.SlotB {
+		t.Fatal("trial did not start")
+	}
+	mustNo(t, u.Reject(m, image.SlotB))
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("after a rejected trial the box boots %s", got)
+	}
+	as, err := u.Assess(m, image.SlotA)
+	mustNo(t, err)
+	if as.Trial || !as.OtherBad || as.OtherVersion != "2" {
+		t.Fatalf("fallback not detected: %+v", as)
+	}
+	mustNo(t, u.Disarm(m, image.SlotB))
+	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf" {
+		t.Fatalf("cleanup left %v", got)
+	}
+	if _, ok := m.files[image.KernelPath(b, image.SlotB)]; ok {
+		t.Fatal("the failed slot's kernel is still there")
+	}
+	// Rejecting a slot that is not on trial is an error, not a silent no-op.
+	if err := u.Reject(m, image.SlotA); err == nil {
+		t.Fatal("Reject of a blessed slot succeeded")
+	}
+}
+
+func TestUEFITriesExhaustedFallsBack(t *testing.T) {
+	m, b, l := factoryUEFI(t)
+	u := uefiScheme{board: b}
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	for i := 0; i < DefaultTries; i++ {
+		if got := sdBoot(t, m, b); got != image.SlotB {
+			t.Fatalf("try %d booted %s", i+1, got)
+		}
+	}
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("after %d failed tries the box boots %s, want a", DefaultTries, got)
+	}
+	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf,rackwall-b+0-3.conf" {
+		t.Fatalf("entries: %v", got)
+	}
+	as, _ := u.Assess(m, image.SlotA)
+	if !as.OtherBad {
+		t.Fatalf("tries exhausted not detected: %+v", as)
+	}
+	// Stays on A.
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("boots %s", got)
+	}
+}
+
+// The last try boots with the counter already at +0: it is still a trial,
+// and passing its health check still blesses it.
+func TestUEFILastTryCanBless(t *testing.T) {
+	m, b, l := factoryUEFI(t)
+	u := uefiScheme{board: b}
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	for i := 0; i < DefaultTries; i++ {
+		sdBoot(t, m, b)
+	}
+	as, err := u.Assess(m, image.SlotB)
+	mustNo(t, err)
+	if !as.Trial || as.TriesLeft != 0 {
+		t.Fatalf("last try not seen as a trial: %+v", as)
+	}
+	mustNo(t, u.Bless(m, image.SlotB))
+	if got := sdBoot(t, m, b); got != image.SlotB {
+		t.Fatalf("blessed on the last try, next boot %s", got)
+	}
+	// Rejecting on the last try leaves it bad.
+	m, b, l = factoryUEFI(t)
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	for i := 0; i < DefaultTries; i++ {
+		sdBoot(t, m, b)
+	}
+	mustNo(t, u.Reject(m, image.SlotB))
+	if got := sdBoot(t, m, b); got != image.SlotA {
+		t.Fatalf("rejected on the last try, next boot %s", got)
+	}
+}
+
+func TestUEFIFailedUpdateFromB(t *testing.T) {
+	m, b, l := factoryUEFI(t)
+	u := uefiScheme{board: b}
+	armUEFI(t, m, b, l, image.SlotB, "2")
+	sdBoot(t, m, b)
+	mustNo(t, u.Bless(m, image.SlotB))
+	armUEFI(t, m, b, l, image.SlotA, "3")
+	for i := 0; i < DefaultTries; i++ {
+		if got := sdBoot(t, m, b); got != image.SlotA {
+			t.Fatalf("try %d booted %s", i+1, got)
+		}
+	}
+	if got := sdBoot(t, m, b); got != image.SlotB {
+		t.Fatalf("fallback from a failed slot A boots %s, want b", got)
+	}
+}
+
+// TestUEFIPowerCutAnywhere cuts power after every possible number of
+// boot-partition changes during an update (disarm, root write, arm) and
+// checks that the box then boots a complete slot, and that a retry
+// succeeds.
+func TestUEFIPowerCutAnywhere(t *testing.T) {
+	for _, from := range []image.Slot{image.SlotA, image.SlotB} {
+		for cut := 0; ; cut++ {
+			m, b, l := factoryUEFI(t)
+			u := uefiScheme{board: b}
+			slotRoot := map[image.Slot]string{image.SlotA: "v1"}
+			if from == image.SlotB {
+				armUEFI(t, m, b, l, image.SlotB, "2")
+				sdBoot(t, m, b)
+				mustNo(t, u.Bless(m, image.SlotB))
+				slotRoot[image.SlotB] = "v2"
+			}
+			target := Other(from)
+			m.changes, m.cutAfter = 0, cut
+			completed := func() bool {
+				if err := u.Disarm(m, target); err != nil {
+					return false
+				}
+				// The root is written between disarm and arm: at this point
+				// the target's root is half written.
+				slotRoot[target] = "half"
+				slotRoot[target] = "v9"
+				return u.Arm(m, target, []byte("kernel v9"), entryFor(t, b, l, target, "9"), DefaultTries) == nil
+			}()
+			if !completed {
+				// The cut may have hit anywhere, including in the middle of
+				// the root write.
+				slotRoot[target] = "half"
+			}
+			m.cutAfter = -1
+			got := sdBoot(t, m, b)
+			if completed {
+				if got != target {
+					t.Fatalf("from %s, cut %d: armed update boots %s", from, cut, got)
+				}
+				break
+			}
+			if slotRoot[got] == "half" {
+				t.Fatalf("from %s, cut after %d changes: boots the half-written slot %s", from, cut, got)
+			}
+			if got != from {
+				t.Fatalf("from %s, cut after %d changes: boots %s", from, cut, got)
+			}
+			// Retry after the power comes back.
+			mustNo(t, u.Disarm(m, target))
+			mustNo(t, u.Arm(m, target, []byte("kernel v9"), entryFor(t, b, l, target, "9"), DefaultTries))
+			if got := sdBoot(t, m, b); got != target {
+				t.Fatalf("from %s, cut %d: retry boots %s", from, cut, got)
+			}
+			mustNo(t, u.Bless(m, target))
+			if got := sdBoot(t, m, b); got != target {
+				t.Fatalf("from %s, cut %d: after bless boots %s", from, cut, got)
+			}
+			if cut > 50 {
+				t.Fatal("arming never completed")
+			}
+		}
+	}
+}
+
+// TestUEFIPowerCutDuringBless: a cut between bless's steps leaves either
+// a trial entry (counted on) or a blessed one; both boot the new slot.
+func TestUEFIPowerCutDuringBless(t *testing.T) {
+	for cut := 0; cut < 10; cut++ {
+		m, b, l := factoryUEFI(t)
+		u := uefiScheme{board: b}
+		armUEFI(t, m, b, l, image.SlotB, "2")
+		sdBoot(t, m, b)
+		m.changes, m.cutAfter = 0, cut
+		err := u.Bless(m, image.SlotB)
+		m.cutAfter = -1
+		if got := sdBoot(t, m, b); got != image.SlotB {
+			t.Fatalf("cut %d during bless: boots %s", cut, got)
+		}
+		if err == nil {
+			break
+		}
+		mustNo(t, u.Bless(m, image.SlotB))
+	}
+}
+
+func TestBootOrder(t *testing.T) {
+	b, l := qemuBoard(t)
+	e := func(s image.Slot, sortKey bool, version string) string {
+		text := entryFor(t, b, l, s, version)
+		if sortKey {
+			text += sortKeyLine + "\n"
+		}
+		return text
+	}
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  image.Slot
+	}{
+		{"factory", map[string]string{"rackwall-a.conf": e("a", false, "1")}, "a"},
+		{"no sort-keys: id descending", map[string]string{"rackwall-a.conf": e("a", false, "1"), "rackwall-b.conf": e("b", false, "2")}, "b"},
+		{"sort-key wins over id", map[string]string{"rackwall-a.conf": e("a", true, "3"), "rackwall-b.conf": e("b", false, "2")}, "a"},
+		{"trial with sort-key first", map[string]string{"rackwall-a+2-1.conf": e("a", true, "3"), "rackwall-b.conf": e("b", false, "2")}, "a"},
+		{"bad last despite sort-key", map[string]string{"rackwall-a+0-3.conf": e("a", true, "3"), "rackwall-b.conf": e("b", false, "2")}, "b"},
+		{"both sort-keys: higher version", map[string]string{"rackwall-a.conf": e("a", true, "10"), "rackwall-b.conf": e("b", true, "9")}, "a"},
+		{"all bad: id descending", map[string]string{"rackwall-a+0-3.conf": e("a", false, "3"), "rackwall-b+0-3.conf": e("b", false, "2")}, "b"},
+		{"foreign entries ignored", map[string]string{"other.conf": "title x\n", "rackwall-a.conf": e("a", false, "1")}, "a"},
+	}
+	for _, c := range cases {
+		m := newMemFS()
+		for n, text := range c.files {
+			m.files[entriesDir+"/"+n] = []byte(text)
+		}
+		got, ok, err := DefaultSlot(m)
+		if err != nil || !ok || got != c.want {
+			t.Errorf("%s: default %q %v %v, want %q", c.name, got, ok, err, c.want)
+		}
+	}
+}
+
+func TestEntryNames(t *testing.T) {
+	good := map[string]EntryName{
+		"rackwall-a.conf":      {Slot: "a"},
+		"rackwall-b+3.conf":    {Slot: "b", Counted: true, Left: 3},
+		"rackwall-b+2-1.conf":  {Slot: "b", Counted: true, Left: 2, Done: 1},
+		"rackwall-a+0-3.conf":  {Slot: "a", Counted: true, Left: 0, Done: 3},
+		"rackwall-a+0.conf":    {Slot: "a", Counted: true},
+		"rackwall-b+1000.conf": {Slot: "b", Counted: true, Left: 1000},
+	}
+	for n, want := range good {
+		got, ok := ParseEntryName(n)
+		if !ok || got != want {
+			t.Errorf("%s: %+v %v, want %+v", n, got, ok, want)
+		}
+		if back, _ := ParseEntryName(got.String()); back != got {
+			t.Errorf("%s: round trip %q", n, got.String())
+		}
+	}
+	for _, n := range []string{"", "rackwall-.conf", "rackwall-c.conf", "rackwall-a", "rackwall-a+.conf", "rackwall-a+-1.conf",
+		"rackwall-a+1-.conf", "rackwall-a+1001.conf", "rackwall-ab.conf", "rackwall-a+1-2-3.conf", "rackwall-a+x.conf",
+		"Rackwall-a.conf", "rackwall-a.conf.tmp", "rackwall-a+99999.conf"} {
+		if e, ok := ParseEntryName(n); ok {
+			t.Errorf("%q parsed as %+v", n, e)
+		}
+	}
+	if !(EntryName{Counted: true}).Bad() || (EntryName{}).Bad() || !(EntryName{Counted: true, Left: 1}).Trial() {
+		t.Error("Bad/Trial wrong")
+	}
+}
+
+func TestRenderEntry(t *testing.T) {
+	b, l := qemuBoard(t)
+	tmpl, err := image.SlotEntryTemplate(b, "7", "")
+	mustNo(t, err)
+	for _, s := range []image.Slot{image.SlotA, image.SlotB} {
+		got, err := RenderEntry(tmpl, b, l, s)
+		mustNo(t, err)
+		// The rendered entry must equal what the image builder writes for
+		// that slot: one source of truth for the command line.
+		if want := image.LoaderEntry(b, l, s, "7"); got != want {
+			t.Errorf("slot %s:\n%s\nwant\n%s", s, got, want)
+		}
+	}
+	bad := map[string]string{
+		"no root":        strings.Replace(tmpl, image.TokenRoot, "root=/dev/sda2", 1),
+		"two slots":      tmpl + "title {slot}\n",
+		"unknown key":    tmpl + "efi /x.efi\n",
+		"unknown token":  strings.Replace(tmpl, "ro ", "{evil} ", 1),
+		"other kernel":   strings.Replace(tmpl, image.TokenKernel, "/a/vmlinuz", 1),
+		"control byte":   strings.Replace(tmpl, "ro ", "ro\x00", 1),
+		"too long":       tmpl + strings.Repeat("#", maxTemplate),
+		"duplicate line": tmpl + "options x\n",
+	}
+	for name, tm := range bad {
+		if _, err := RenderEntry(tm, b, l, image.SlotB); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// The extra command line lands last (so init= overrides).
+	tmpl2, _ := image.SlotEntryTemplate(b, "7", "init=/nonexistent")
+	got, err := RenderEntry(tmpl2, b, l, image.SlotB)
+	mustNo(t, err)
+	if !strings.Contains(got, "rackwall.slot=b init=/nonexistent\n") {
+		t.Errorf("extra cmdline not last: %s", got)
+	}
+}

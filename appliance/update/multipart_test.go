@@ -1,0 +1,17 @@
+package update
+
+import (
+	"bytes"
+	"mime/multipart"
+	"testing"
+)
+
+func multipartBundle(t *testing.T, buf *bytes.Buffer, data []byte) string {
+	mw := multipart.NewWriter(buf)
+	mustNo(t, mw.WriteField("note", "x"))
+	fw, err := mw.CreateFormFile("bundle", "x.bundle")
+	mustNo(t, err)
+	fw.Write(data)
+	mustNo(t, mw.Close())
+	return mw.FormDataContentType()
+}

@@ -1,0 +1,88 @@
+package update
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Results of an update as recorded on /perm.
+const (
+	ResultInstalling = "installing" // writing the slot
+	ResultTrying     = "trying"     // armed; the box reboots into the new slot
+	ResultSuccess    = "success"    // the new slot passed its health check and is blessed
+	ResultFailed     = "failed"     // the box runs the old slot; Reason says why
+	ResultRefused    = "refused"    // the bundle was not accepted; nothing was written
+)
+
+// Attempt is one update as remembered across reboots.
+type Attempt struct {
+	Result    string     `json:"result"`
+	Reason    string     `json:"reason,omitempty"`
+	Slot      string     `json:"slot,omitempty"`    // the slot written
+	Version   int64      `json:"version,omitempty"` // the bundle's version
+	From      int64      `json:"from,omitempty"`    // the version running when it started
+	Started   time.Time  `json:"started"`
+	Finished  *time.Time `json:"finished,omitempty"`
+	DurationS float64    `json:"duration_seconds,omitempty"` // upload start to blessed (or to failure)
+	// ArmedBoot is the boot ID of the boot that armed the slot: a later
+	// boot on the old slot means the try happened and failed.
+	ArmedBoot string `json:"armed_boot,omitempty"`
+}
+
+// record is the state file: the last attempt. It is written atomically
+// (temp + fsync + rename) so a power cut leaves the old or the new record.
+type record struct {
+	Last *Attempt `json:"last,omitempty"`
+}
+
+func loadRecord(path string) (record, error) {
+	var r record
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		// A damaged record must not stop the box from updating again;
+		// the caller logs it and starts fresh.
+		return record{}, err
+	}
+	return r, nil
+}
+
+func saveRecord(path string, r record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".update-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,320 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/qemu"
+	"github.com/rackwall/rackwall/tests/lab"
+)
+
+// TestQemuUpdate drives A/B updates through a booted image, chained in as
+// few boots as the scenarios allow:
+//
+//	VM 1 (v1 on slot A): gokrazy's update endpoints are not reachable; bad
+//	  signature, other board, truncated and corrupted bundles are refused
+//	  and slot B stays byte for byte as it was; then a good upload is cut
+//	  off by killing qemu while the root streams into slot B.
+//	VM 2 (same disk): boots v1 again and says the write was interrupted;
+//	  the retry with the push command, under a fragment flood, ends on v2
+//	  blessed; a reboot keeps v2.
+//	(not -short) v3 whose appliance never gets its dataplane up fails its
+//	  health check and the box ends on v2 by itself, saying why; v4 whose
+//	  kernel panics at boot (init= missing, panic=10) runs out of tries and
+//	  the box ends on v2.
+func TestQemuUpdate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces and tap devices")
+	}
+	if err := qemu.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	lab.RequireTools(t, "hping3")
+	board, err := boards.Lookup("qemu-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, err := image.NewLayout(board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	keys := newUpdateKeys(t)
+	otherKey := newUpdateKeys(t)
+
+	// Version 1 as a disk image; version 2 (and the failing ones) as bundles.
+	img := filepath.Join(work, "rackwall.img")
+	buildStart := time.Now()
+	if err := image.Build(image.Config{Board: board, Version: "1", SourceDateEpoch: time.Now().Unix(), ModuleRoot: root,
+		Programs: imagePrograms(t, board), UpdateKeys: map[string][]byte{"test.pub": keys.pubTxt},
+		Log: &tLog{t: t, prefix: "image: "}}, img); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image v1 built in %.1fs", time.Since(buildStart).Seconds())
+	v2 := slotParts(t, board, 2, keys)
+	good := writeBundle(t, filepath.Join(work, "v2.bundle"), keys.priv, board.Name, 2, v2.Kernel, v2.EntryTemplate, v2.Root)
+	goodBytes, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := buildPushCommand(t, work)
+
+	uplinkTap, rackTap := "", ""
+	l, err := lab.NewFor(t, lab.Options{Logf: func(string, ...any) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uplinkTap, rackTap, err = l.UseTaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsPort := freeTCPPort(t)
+	box := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
+	// A tap can be attached once: the old VM's descriptors are closed when
+	// it is powered off, before the next VM opens them again.
+	taps := map[*qemu.VM][2]*os.File{}
+	powerOff := func(vm *qemu.VM) {
+		vm.Stop()
+		<-vm.Done()
+		for _, f := range taps[vm] {
+			f.Close()
+		}
+		delete(taps, vm)
+	}
+	boot := func(name string) *qemu.VM {
+		t.Helper()
+		up, err := lab.OpenTap(l.BoxNS, uplinkTap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rack, err := lab.OpenTap(l.BoxNS, rackTap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm, err := qemu.Start(qemu.Options{Image: img, WorkDir: filepath.Join(work, name),
+			Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Uplink: up, Rack: rack,
+			Output: &tLog{t: t, prefix: name + ": "}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		taps[vm] = [2]*os.File{up, rack}
+		t.Cleanup(func() { powerOff(vm) })
+		return vm
+	}
+
+	// --- VM 1 ---
+	vm := boot("vm1")
+	ui := newUIClient(t, box, nil)
+	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
+	password := "update-test-password"
+	ui.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
+	ui.firstRun(password)
+	ui.hc.Timeout = 20 * time.Second
+	pwFile := writeTempFile(t, "pw", password+"\n")
+	// The side door: gokrazy's /update/root and /reboot answer only as
+	// rackwall's own (authenticated) UI, never as gokrazy's handlers.
+	anon := newUIClient(t, box, nil)
+	for _, p := range []string{"/update/root", "/update/boot", "/update/switch", "/reboot"} {
+		code, b, err := anon.do("POST", p, strings.NewReader("x"), nil)
+		if err != nil {
+			t.Fatalf("POST %s: %v", p, err)
+		}
+		if code == http.StatusOK || strings.Contains(string(b), "gokrazy") {
+			t.Errorf("POST %s on the management port = %d %q: gokrazy's handler is reachable", p, code, b)
+		}
+	}
+
+	st, err := ui.updateStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Running != "a" || st.RunningVersion != 1 {
+		t.Fatalf("fresh box: %+v", st)
+	}
+
+	// Refusals before anything is written.
+	slotB := layout.Parts[image.PartRootB-1]
+	before := slotHash(t, img, slotB)
+	corrupt := append([]byte(nil), goodBytes...)
+	corrupt[len(corrupt)-4096] ^= 0x55 // inside the root part, the last part
+	bad := map[string]struct {
+		body []byte
+		want string
+	}{
+		"bad signature": {readFile(t, writeBundle(t, filepath.Join(work, "badsig.bundle"), otherKey.priv, board.Name, 2, v2.Kernel, v2.EntryTemplate, v2.Root)), "bad signature"},
+		"other board":   {readFile(t, writeBundle(t, filepath.Join(work, "rpi.bundle"), keys.priv, "rpi4", 2, v2.Kernel, v2.EntryTemplate, v2.Root)), "board"},
+		"truncated":     {goodBytes[:len(goodBytes)/2], "truncated"},
+		"corrupted":     {corrupt, "corrupted"},
+		"downgrade":     {readFile(t, writeBundle(t, filepath.Join(work, "v1.bundle"), keys.priv, board.Name, 1, v2.Kernel, v2.EntryTemplate, v2.Root)), "not newer"},
+	}
+	for name, c := range bad {
+		code, body := ui.upload(c.body)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want 422 mentioning %q", name, code, body, c.want)
+		}
+	}
+	if slotHash(t, img, slotB) != before {
+		t.Fatal("a refused bundle changed slot B")
+	}
+
+	// Power cut while the root streams into slot B.
+	go ui.upload(goodBytes)
+	cutAt := ui.waitStatus(5*time.Minute, "writing slot B", func(s updateStatus) bool {
+		return s.Progress.Phase == "writing" && s.Progress.Done > 0
+	}, serialTail(vm, 40))
+	powerOff(vm)
+	t.Logf("qemu killed while writing slot B (%d of %d bytes)", cutAt.Progress.Done, cutAt.Progress.Total)
+
+	// --- VM 2 ---
+	vm = boot("vm2")
+	ui = newUIClient(t, box, nil)
+	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
+	ui.login(password)
+	st = ui.waitStatus(time.Minute, "the interrupted update reported", func(s updateStatus) bool {
+		return s.Last != nil && s.Last.Result == "failed"
+	}, serialTail(vm, 40))
+	if st.Running != "a" || st.RunningVersion != 1 || !strings.Contains(st.Last.Reason, "interrupted") {
+		t.Fatalf("after the power cut: %+v %+v", st, st.Last)
+	}
+
+	// The retry, with the push command, while a server floods fragments.
+	flood, err := l.Start(l.Server(3), "hping3", "-q", "--udp", "-p", "9", "-x", "-d", "1200", "-i", "u500", lab.ClientV4.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := pushBundle(ctx, push, box, pwFile, good)
+	flood.Stop()
+	t.Logf("rackwall-update v2:\n%s", out)
+	if err != nil {
+		t.Fatalf("push of v2 failed: %v\n%s", err, serialTail(vm, 60)())
+	}
+	t.Logf("update v1→v2 under a fragment flood: upload to blessed %.1fs", time.Since(start).Seconds())
+	ui.login(password)
+	st, err = ui.updateStatus()
+	if err != nil || st.Running != "b" || st.RunningVersion != 2 || !st.Blessed || st.Last == nil || st.Last.Result != "success" {
+		t.Fatalf("after v2: %+v %+v %v", st, st.Last, err)
+	}
+	t.Logf("box-side duration upload→blessed: %.1fs", st.Last.DurationS)
+
+	// A power cycle keeps v2.
+	powerOff(vm)
+	vm = boot("vm3")
+	ui = newUIClient(t, box, nil)
+	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
+	ui.login(password)
+	st, err = ui.updateStatus()
+	if err != nil || st.Running != "b" || st.RunningVersion != 2 || !st.Blessed || st.Trial {
+		t.Fatalf("after a power cycle: %+v %v", st, err)
+	}
+
+	if testing.Short() {
+		t.Log("-short: skipping the health-check and kernel-panic fallbacks (several slow boots each)")
+		return
+	}
+
+	// v3: the appliance never gets its dataplane up; the health check fails.
+	v3 := slotParts(t, board, 3, keys, "--dataplane=/user/no-such-dataplane")
+	sick := writeBundle(t, filepath.Join(work, "v3.bundle"), keys.priv, board.Name, 3, v3.Kernel, v3.EntryTemplate, v3.Root)
+	start = time.Now()
+	out, err = pushBundle(ctx, push, box, pwFile, sick)
+	t.Logf("rackwall-update v3 (unhealthy):\n%s", out)
+	if err == nil {
+		t.Fatal("push of the unhealthy v3 exited 0")
+	}
+	ui.login(password)
+	st = ui.waitStatus(3*time.Minute, "fallback from v3", func(s updateStatus) bool {
+		return s.RunningVersion == 2 && s.Last != nil && s.Last.Version == 3 && s.Last.Result == "failed"
+	}, serialTail(vm, 60))
+	if !strings.Contains(st.Last.Reason, "health check") || !strings.Contains(out, "health check") {
+		t.Errorf("v3 reason %q / push output does not say why", st.Last.Reason)
+	}
+	t.Logf("v3 fell back to v2 in %.1fs: %s", time.Since(start).Seconds(), st.Last.Reason)
+
+	// v4: the kernel panics (init= names nothing; panic=10 reboots).
+	tmpl, err := image.SlotEntryTemplate(board, "4", "init=/no-such-init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicky := writeBundle(t, filepath.Join(work, "v4.bundle"), keys.priv, board.Name, 4, v2.Kernel, tmpl, v2.Root)
+	start = time.Now()
+	out, err = pushBundle(ctx, push, box, pwFile, panicky)
+	t.Logf("rackwall-update v4 (kernel panic):\n%s", out)
+	if err == nil {
+		t.Fatal("push of the panicking v4 exited 0")
+	}
+	ui.login(password)
+	st = ui.waitStatus(3*time.Minute, "fallback from v4", func(s updateStatus) bool {
+		return s.RunningVersion == 2 && s.Last != nil && s.Last.Version == 4 && s.Last.Result == "failed"
+	}, serialTail(vm, 60))
+	if !strings.Contains(st.Last.Reason, "never passed its trial boot") {
+		t.Errorf("v4 reason %q", st.Last.Reason)
+	}
+	if serial, _ := os.ReadFile(vm.SerialLog); !strings.Contains(string(serial), "Kernel panic") {
+		t.Error("the serial console shows no kernel panic")
+	}
+	t.Logf("v4 fell back to v2 in %.1fs: %s", time.Since(start).Seconds(), st.Last.Reason)
+}
+
+// waitDown waits until the box stops answering.
+func (c *uiClient) waitDown(d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := c.healthz(); err != nil {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	c.t.Fatalf("the box did not go down within %s", d)
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// login gets a fresh API token with the admin password (the box's
+// sessions do not survive a reboot; tokens do, but a fresh one is cheap).
+func (c *uiClient) login(password string) {
+	c.t.Helper()
+	c.token = ""
+	c.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
+	defer func() { c.hc.Timeout = 20 * time.Second }()
+	csrf := c.csrfFrom("/login")
+	form := "csrf=" + csrf + "&password=" + password
+	code, b, err := c.do("POST", "/login", strings.NewReader(form), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if err != nil || code != http.StatusSeeOther {
+		c.t.Fatalf("POST /login = %d %v: %s", code, err, b)
+	}
+	csrf = c.csrfFrom("/")
+	code, b, err = c.do("POST", "/api/tokens", strings.NewReader(`{"name":"update-test"}`),
+		map[string]string{"Content-Type": "application/json", "X-CSRF-Token": csrf})
+	if err != nil || code != http.StatusCreated {
+		c.t.Fatalf("POST /api/tokens = %d %v: %s", code, err, b)
+	}
+	var tok struct{ Token string }
+	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
+		c.t.Fatalf("token answer %s: %v", b, err)
+	}
+	c.token = tok.Token
+}
