@@ -295,26 +295,62 @@ func readFile(t *testing.T, p string) []byte {
 
 // login gets a fresh API token with the admin password (the box's
 // sessions do not survive a reboot; tokens do, but a fresh one is cheap).
+// login logs in with the password and switches the client to a fresh API
+// token. After a failed trial the box may still be rebooting back into its
+// old slot, so connection failures are retried until it answers again.
 func (c *uiClient) login(password string) {
 	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := c.tryLogin(password)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("login: %v", err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (c *uiClient) tryLogin(password string) error {
 	c.token = ""
 	c.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
 	defer func() { c.hc.Timeout = 20 * time.Second }()
-	csrf := c.csrfFrom("/login")
+	csrf, err := c.tryCSRF("/login")
+	if err != nil {
+		return err
+	}
 	form := "csrf=" + csrf + "&password=" + password
 	code, b, err := c.do("POST", "/login", strings.NewReader(form), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	if err != nil || code != http.StatusSeeOther {
-		c.t.Fatalf("POST /login = %d %v: %s", code, err, b)
+		return fmt.Errorf("POST /login = %d %v: %s", code, err, b)
 	}
-	csrf = c.csrfFrom("/")
+	if csrf, err = c.tryCSRF("/"); err != nil {
+		return err
+	}
 	code, b, err = c.do("POST", "/api/tokens", strings.NewReader(`{"name":"update-test"}`),
 		map[string]string{"Content-Type": "application/json", "X-CSRF-Token": csrf})
 	if err != nil || code != http.StatusCreated {
-		c.t.Fatalf("POST /api/tokens = %d %v: %s", code, err, b)
+		return fmt.Errorf("POST /api/tokens = %d %v: %s", code, err, b)
 	}
 	var tok struct{ Token string }
 	if err := json.Unmarshal(b, &tok); err != nil || tok.Token == "" {
-		c.t.Fatalf("token answer %s: %v", b, err)
+		return fmt.Errorf("token answer %s: %v", b, err)
 	}
 	c.token = tok.Token
+	return nil
+}
+
+// tryCSRF is csrfFrom for a box that may not be answering yet.
+func (c *uiClient) tryCSRF(path string) (string, error) {
+	code, b, err := c.do("GET", path, nil, nil)
+	if err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("GET %s = %d %v", path, code, err)
+	}
+	m := csrfInput.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("GET %s: no CSRF token in the page", path)
+	}
+	return string(m[1]), nil
 }
