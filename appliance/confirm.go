@@ -107,12 +107,10 @@ func (c *Confirmer) Start(author, summary string, old, next Config, deadline tim
 func (c *Confirmer) Confirm(who string) (Pending, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.pending
-	if p == nil {
-		return Pending{}, ErrNothingToConfirm
+	p, err := c.takePending()
+	if err != nil {
+		return Pending{}, err
 	}
-	c.timer.Stop()
-	c.pending, c.timer = nil, nil
 	if err := c.commit(*p, who); err != nil {
 		rerr := c.apply(p.Old)
 		c.reverted(*p, "the confirmed change could not be saved", rerr)
@@ -121,17 +119,27 @@ func (c *Confirmer) Confirm(who string) (Pending, error) {
 	return *p, nil
 }
 
+// takePending stops the pending change's deadline and hands the change
+// over; the caller holds c.mu.
+func (c *Confirmer) takePending() (*Pending, error) {
+	p := c.pending
+	if p == nil {
+		return nil, ErrNothingToConfirm
+	}
+	c.timer.Stop()
+	c.pending, c.timer = nil, nil
+	return p, nil
+}
+
 // Revert rolls the pending change back now.
 func (c *Confirmer) Revert(who string) (Pending, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.pending
-	if p == nil {
-		return Pending{}, ErrNothingToConfirm
+	p, err := c.takePending()
+	if err != nil {
+		return Pending{}, err
 	}
-	c.timer.Stop()
-	c.pending, c.timer = nil, nil
-	err := c.apply(p.Old)
+	err = c.apply(p.Old)
 	c.reverted(*p, "reverted by "+who, err)
 	return *p, err
 }
