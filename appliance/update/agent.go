@@ -62,6 +62,7 @@ type Agent struct {
 	install sync.Mutex // held for a whole install
 
 	mu       sync.Mutex
+	bootMu   sync.Mutex // serializes use of the mounted boot partition
 	progress Progress
 	last     *Attempt
 	health   string // last health check verdict during a trial
@@ -143,8 +144,11 @@ func (a *Agent) saveAttempt(at Attempt) {
 	}
 }
 
-// withBoot mounts the boot partition for fn and unmounts it after.
+// withBoot mounts the boot partition for fn and unmounts it after. Only one
+// caller at a time: the after-boot check and an install may both want it.
 func (a *Agent) withBoot(fn func(BootFS) error) error {
+	a.bootMu.Lock()
+	defer a.bootMu.Unlock()
 	dir, unmount, err := a.cfg.Machine.MountBoot()
 	if err != nil {
 		return fmt.Errorf("mounting the boot partition: %w", err)

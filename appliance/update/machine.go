@@ -24,7 +24,8 @@ import (
 type LinuxMachine struct {
 	// ProcCmdline defaults to /proc/cmdline.
 	ProcCmdline string
-	// MountDir defaults to /tmp/rackwall-boot.
+	// MountDir is where the boot partition's mount points are made;
+	// defaults to /tmp.
 	MountDir string
 }
 
@@ -114,25 +115,38 @@ func diskMatches(dev, uuid string) bool {
 	return binary.LittleEndian.Uint32(buf[440:444]) == uint32(v)
 }
 
-// MountBoot mounts partition 1 (VFAT) read-write.
+// MountBoot mounts partition 1 (VFAT) read-write on a fresh directory, so a
+// mount that could not be undone earlier never blocks the next update.
 func (m LinuxMachine) MountBoot() (string, func() error, error) {
 	dev, err := m.partition(image.PartBoot)
 	if err != nil {
 		return "", nil, err
 	}
-	dir := m.MountDir
-	if dir == "" {
-		dir = "/tmp/rackwall-boot"
+	parent := m.MountDir
+	if parent == "" {
+		parent = "/tmp"
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp(parent, "rackwall-boot-")
+	if err != nil {
 		return "", nil, err
 	}
 	if err := unix.Mount(dev, dir, "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "flush"); err != nil {
+		os.Remove(dir)
 		return "", nil, fmt.Errorf("mount %s on %s: %w", dev, dir, err)
 	}
 	return dir, func() error {
 		unix.Sync()
-		return unix.Unmount(dir, 0)
+		err := unix.Unmount(dir, 0)
+		if err != nil {
+			// Something still holds a file open: detach the mount so it
+			// goes away with the last reference, and report the error.
+			unix.Unmount(dir, unix.MNT_DETACH)
+			return err
+		}
+		return os.Remove(dir)
 	}, nil
 }
 
