@@ -5,11 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rackwall/rackwall/boards"
@@ -146,22 +146,29 @@ func (a *Agent) saveAttempt(at Attempt) {
 
 // withBoot mounts the boot partition for fn and unmounts it after. Only one
 // caller at a time: the after-boot check and an install may both want it.
+//
+// No process is forked while the partition is mounted: a child forked in
+// that window inherits copies of our open descriptors until its exec closes
+// them, and a busy unmount is exactly what a child starting on a slow box
+// (the dataplane, restarted by its supervisor) causes.
+//
+// A failed unmount after fn succeeded does not fail the operation: every
+// BootFS write is synced before it returns, so what fn wrote is on disk; the
+// mount is detached and goes away with its last user.
 func (a *Agent) withBoot(fn func(BootFS) error) error {
 	a.bootMu.Lock()
 	defer a.bootMu.Unlock()
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	dir, unmount, err := a.cfg.Machine.MountBoot()
 	if err != nil {
 		return fmt.Errorf("mounting the boot partition: %w", err)
 	}
 	ferr := fn(DirFS(dir))
-	uerr := unmount()
-	if ferr != nil {
-		return ferr
+	if uerr := unmount(); uerr != nil {
+		a.cfg.Logger.Warn("update: boot partition still busy after use; detached it", "dir", dir, "err", uerr)
 	}
-	if uerr != nil {
-		return fmt.Errorf("unmounting the boot partition: %w", uerr)
-	}
-	return nil
+	return ferr
 }
 
 // rebootSoon reboots after RebootDelay so the caller's answer gets out.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ type fakeBox struct {
 	reboots []string
 	rebootC chan string
 	boots   int
+	// busyUnmount makes every unmount fail as if a process still held
+	// the boot partition.
+	busyUnmount bool
 }
 
 func newFakeBox(t *testing.T) *fakeBox {
@@ -61,7 +65,15 @@ func (fb *fakeBox) Cmdline() (string, error) {
 }
 func (fb *fakeBox) SlotDevice(s image.Slot) (string, error) { return fb.slotPath(s), nil }
 func (fb *fakeBox) MountBoot() (string, func() error, error) {
-	return filepath.Join(fb.dir, "boot"), func() error { return nil }, nil
+	fb.mu.Lock()
+	busy := fb.busyUnmount
+	fb.mu.Unlock()
+	return filepath.Join(fb.dir, "boot"), func() error {
+		if busy {
+			return syscall.EBUSY
+		}
+		return nil
+	}, nil
 }
 func (fb *fakeBox) BootID() (string, error) { return fmt.Sprint("boot-", fb.boots), nil }
 func (fb *fakeBox) Reboot(arg string) error {
@@ -250,6 +262,36 @@ rackwall_update_trial 0
 	a2.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/update/status", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"running_slot": "b"`) {
 		t.Fatalf("status endpoint: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A boot partition that stays busy after use (a child process holding a
+// copy of a descriptor) must not leave a trial unjudged: what was written
+// was synced before the unmount was tried.
+func TestAgentBusyUnmountStillBlesses(t *testing.T) {
+	fb := newFakeBox(t)
+	fb.busyUnmount = true
+	pub, priv := keys(t)
+	a := fb.agent([]ed25519.PublicKey{pub}, 1)
+	if _, err := a.AfterBoot(context.Background(), healthy, time.Second); err != nil {
+		t.Fatalf("factory boot with a busy boot partition: %v", err)
+	}
+	code, out := post(t, a.Handler(), "/api/update", makeBundle(t, priv, testBundle{version: 2}), "application/octet-stream")
+	if code != http.StatusAccepted {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	fb.waitReboot()
+	if slot, v := fb.powerOn(); slot != image.SlotB || v != 2 {
+		t.Fatalf("after update boots %s v%d", slot, v)
+	}
+	rep, err := fb.agent([]ed25519.PublicKey{pub}, 2).AfterBoot(context.Background(), healthy, 5*time.Second)
+	if err != nil || !rep.Blessed {
+		t.Fatalf("trial with a busy boot partition: %+v, %v", rep, err)
+	}
+	for i := 0; i < 3; i++ {
+		if slot, _ := fb.powerOn(); slot != image.SlotB {
+			t.Fatalf("reboot %d after bless: %s", i, slot)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -137,17 +138,26 @@ func (m LinuxMachine) MountBoot() (string, func() error, error) {
 		os.Remove(dir)
 		return "", nil, fmt.Errorf("mount %s on %s: %w", dev, dir, err)
 	}
-	return dir, func() error {
-		unix.Sync()
-		err := unix.Unmount(dir, 0)
-		if err != nil {
-			// Something still holds a file open: detach the mount so it
-			// goes away with the last reference, and report the error.
-			unix.Unmount(dir, unix.MNT_DETACH)
-			return err
+	return dir, func() error { return unmountBoot(dir) }, nil
+}
+
+// unmountBoot unmounts dir, waiting a little while something still holds
+// it, and removes the mount point. A mount that stays busy is detached so
+// the next update starts on a fresh one.
+func unmountBoot(dir string) error {
+	unix.Sync()
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = unix.Unmount(dir, 0); err != unix.EBUSY {
+			break
 		}
-		return os.Remove(dir)
-	}, nil
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		return err
+	}
+	return os.Remove(dir)
 }
 
 // Reboot syncs and restarts the machine through the firmware (never

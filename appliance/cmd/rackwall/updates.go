@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/webui"
@@ -34,23 +35,45 @@ func (a *box) startUpdates() {
 // slot is blessed only if the appliance proves healthy within the deadline,
 // otherwise the agent reboots and the boot counter falls back to the old
 // slot.
+//
+// A check that fails (the boot partition cannot be read, say) is tried
+// again: an unjudged trial would otherwise stay on trial until the next
+// reboot falls back for no reason.
 func (a *box) afterBoot(ctx context.Context) {
 	if a.update == nil {
 		return
 	}
-	rep, err := a.update.AfterBoot(ctx, func(context.Context) error {
+	health := func(context.Context) error {
 		r := a.healthReport()
 		if r.Healthy {
 			return nil
 		}
 		return fmt.Errorf("dataplane %s (%s), config loaded %v, UI %v", r.Dataplane, r.Reason, r.ConfigLoaded, r.UI)
-	}, 0)
-	if err != nil {
-		a.log.Error("after-boot update check", "err", err)
-		return
 	}
-	a.log.Info("after-boot update check", "report", fmt.Sprintf("%+v", rep))
+	for try := 1; ; try++ {
+		rep, err := a.update.AfterBoot(ctx, health, 0)
+		if err == nil {
+			a.log.Info("after-boot update check", "report", fmt.Sprintf("%+v", rep))
+			return
+		}
+		a.log.Error("after-boot update check", "try", try, "err", err)
+		if try == afterBootTries {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(afterBootRetry):
+		}
+	}
 }
+
+// afterBootTries and afterBootRetry bound the retries of a failed
+// after-boot check to well inside the trial's health deadline.
+const (
+	afterBootTries = 6
+	afterBootRetry = 5 * time.Second
+)
 
 // mountUpdates adds the update API and page to the appliance's routes.
 func (a *box) mountUpdates(mux *http.ServeMux) {
