@@ -45,6 +45,7 @@ type PortCounters struct {
 	// Port I/O statistics, where the port keeps them.
 	RingDrops   uint64 `json:"ring_drops"`   // frames the kernel dropped because the receive ring was full
 	RxTruncated uint64 `json:"rx_truncated"` // frames too large for the receive ring
+	RxCut       uint64 `json:"rx_cut"`       // quarantined sources' frames the kernel cut to their headers
 	TxDropped   uint64 `json:"tx_dropped"`   // frames lost on transmit: link down, ring full, too big
 	Reopens     uint64 `json:"reopens"`      // times the port reattached to a re-created interface
 }
@@ -84,6 +85,7 @@ func (e *Engine) Counters() Snapshot {
 		if ps, ok := e.ports[i].(portStatser); ok {
 			st := ps.Stats()
 			pc.RingDrops, pc.RxTruncated, pc.TxDropped, pc.Reopens = st.KernelDrops, st.RxTruncated, st.TxDropped, st.Reopens
+			pc.RxCut = st.RxCut
 		}
 	}
 	// What one port forwarded is what the other transmitted, less what it

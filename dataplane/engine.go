@@ -61,6 +61,8 @@ type Engine struct {
 	counters [2]portCounters
 	running  atomic.Bool
 	cur      *worker // the worker inside a frag.Submit, for the Sink
+
+	shed shedState // quarantined sources cut in the kernel; housekeeping's
 }
 
 // New opens the ports and builds the pipeline.
@@ -107,6 +109,7 @@ func New(cfg Config) (*Engine, error) {
 		e.filt.Load(cfg.Rules)
 	}
 	e.quar = quarantine.New(&e.pol)
+	e.watchQuarantines()
 	e.capt = capture.New(e.pol.CaptureFrames, e.pol.CaptureSnap)
 	e.workers[0].init(e, Uplink, packet.In)
 	e.workers[1].init(e, Rack, packet.Out)
@@ -165,6 +168,9 @@ func (e *Engine) housekeep(ctx context.Context) {
 			return
 		case now := <-t.C:
 			e.expire(now)
+			e.updateShedding(now)
+		case <-e.shed.dirty:
+			e.updateShedding(time.Now())
 		}
 	}
 }

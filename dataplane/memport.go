@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/bpf"
+
 	"github.com/rackwall/rackwall/dataplane/afpacket"
 )
 
@@ -21,7 +23,10 @@ type MemPort struct {
 	rxArena []byte // injected frames, back to back
 	rxEnds  []int  // end offset of each injected frame in rxArena
 	rxTimes []time.Time
+	rxCut   []bool
 	ready   chan struct{} // signalled when frames are injected
+	filter  *bpf.VM       // the socket filter, run on Inject as the kernel would
+	cutSnap int
 
 	// Transmit side, used under the engine's transmit lock.
 	txArena []byte // queued, unflushed frames
@@ -35,6 +40,7 @@ type MemPort struct {
 	rxCopy []byte
 	ends   []int
 	times  []time.Time
+	cuts   []bool
 	frame  afpacket.Frame
 }
 
@@ -54,12 +60,27 @@ func (p *MemPort) LinkUp() bool { return p.up.Load() }
 // SetLinkUp sets what LinkUp reports.
 func (p *MemPort) SetLinkUp(up bool) { p.up.Store(up) }
 
-// Inject queues a copy of frame as if it had arrived on the wire.
+// Inject queues a copy of frame as if it had arrived on the wire. A socket
+// filter set with SetFilter runs first, with the kernel's meaning: 0 drops
+// the frame, a smaller length cuts it.
 func (p *MemPort) Inject(frame []byte) {
 	p.mu.Lock()
+	cut := false
+	if p.filter != nil {
+		n, err := p.filter.Run(frame)
+		if err != nil || n == 0 {
+			p.mu.Unlock()
+			return
+		}
+		if n < len(frame) {
+			frame = frame[:n]
+			cut = n == p.cutSnap
+		}
+	}
 	p.rxArena = append(p.rxArena, frame...)
 	p.rxEnds = append(p.rxEnds, len(p.rxArena))
 	p.rxTimes = append(p.rxTimes, time.Now())
+	p.rxCut = append(p.rxCut, cut)
 	p.mu.Unlock()
 	select {
 	case p.ready <- struct{}{}:
@@ -105,6 +126,7 @@ func (p *MemPort) Receive(fn func(*afpacket.Frame), maxFrames int) int {
 	p.rxCopy = append(p.rxCopy[:0], p.rxArena[:taken]...)
 	p.ends = append(p.ends[:0], p.rxEnds[:n]...)
 	p.times = append(p.times[:0], p.rxTimes[:n]...)
+	p.cuts = append(p.cuts[:0], p.rxCut[:n]...)
 	rest := copy(p.rxArena, p.rxArena[taken:])
 	p.rxArena = p.rxArena[:rest]
 	m := copy(p.rxEnds, p.rxEnds[n:])
@@ -113,15 +135,29 @@ func (p *MemPort) Receive(fn func(*afpacket.Frame), maxFrames int) int {
 	}
 	p.rxEnds = p.rxEnds[:m]
 	p.rxTimes = p.rxTimes[:copy(p.rxTimes, p.rxTimes[n:])]
+	p.rxCut = p.rxCut[:copy(p.rxCut, p.rxCut[n:])]
 	p.mu.Unlock()
 
 	start := 0
 	for i, end := range p.ends {
-		p.frame = afpacket.Frame{Data: p.rxCopy[start:end], Time: p.times[i]}
+		p.frame = afpacket.Frame{Data: p.rxCopy[start:end], Time: p.times[i], Cut: p.cuts[i]}
 		fn(&p.frame)
 		start = end
 	}
 	return n
+}
+
+// SetFilter is afpacket.Port.SetFilter for the in-memory port. A program
+// that does not disassemble or validate is refused the way the kernel
+// refuses it: the port goes on without a filter.
+func (p *MemPort) SetFilter(prog []bpf.RawInstruction, cut int) {
+	var vm *bpf.VM
+	if insns, ok := bpf.Disassemble(prog); ok && len(prog) > 0 {
+		vm, _ = bpf.NewVM(insns)
+	}
+	p.mu.Lock()
+	p.filter, p.cutSnap = vm, cut
+	p.mu.Unlock()
 }
 
 // Send implements Port.

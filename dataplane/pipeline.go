@@ -107,8 +107,11 @@ func (w *worker) handle(rf *afpacket.Frame) {
 	r := f.Decode(rf.Data, &e.pol)
 
 	// Q1: a quarantined source's frames go first, before any other work.
+	// A frame the kernel cut to its headers came from a source that was
+	// quarantined when it arrived (package shed): it cannot be forwarded
+	// whatever the table says now.
 	keys, n := source.Keys(f, w.dir)
-	if n > 0 && e.quar.Blocked(keys, n, w.now) {
+	if rf.Cut || n > 0 && e.quar.Blocked(keys, n, w.now) {
 		e.drop(w.in, rf.Time, keys, n, reason.Quarantined, rf.Data, w.now)
 		return
 	}

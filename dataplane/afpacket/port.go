@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,11 @@ type Port struct {
 	up      atomic.Bool
 	ifindex atomic.Int64
 	stats   counters
+
+	// The socket filter SetFilter asked for; filterMu orders changes.
+	filter    atomic.Pointer[socketFilter]
+	filterMu  sync.Mutex
+	filterGen uint64
 }
 
 // Open binds a port to the named interface. The interface must exist now;
@@ -95,6 +101,7 @@ func (p *Port) Wait(d time.Duration) bool {
 		p.reopenRX(d)
 		return false
 	}
+	p.applyFilter()
 	if p.rx.ready() {
 		return true
 	}
@@ -127,6 +134,7 @@ func (p *Port) Receive(fn func(*Frame), maxFrames int) int {
 	if maxFrames <= 0 {
 		maxFrames = int(^uint(0) >> 1)
 	}
+	p.applyFilter()
 	c := p.rx.receive(fn, maxFrames)
 	if c.frames != 0 {
 		p.stats.rxFrames.Add(c.frames)
@@ -134,6 +142,9 @@ func (p *Port) Receive(fn func(*Frame), maxFrames int) int {
 	}
 	if c.truncated != 0 {
 		p.stats.rxTruncated.Add(c.truncated)
+	}
+	if c.cut != 0 {
+		p.stats.rxCut.Add(c.cut)
 	}
 	return int(c.frames)
 }
@@ -175,6 +186,7 @@ func (p *Port) reopenRX(wait time.Duration) {
 		var rx *rxRing
 		if rx, err = openRX(st.ifindex, p.opts); err == nil {
 			p.rx = rx
+			p.applyFilter()
 			p.rxRetry.reset()
 			p.ifindex.Store(int64(st.ifindex))
 			p.stats.reopens.Add(1)

@@ -19,6 +19,10 @@ type Frame struct {
 	// ChecksumPending is TP_STATUS_CSUMNOTREADY: the transport checksum was
 	// left for offload and must be filled in before the frame leaves.
 	ChecksumPending bool
+	// Cut is set when the port's socket filter kept only the first bytes
+	// of the frame (see Port.SetFilter): Data is that part alone, and the
+	// frame must never be forwarded.
+	Cut bool
 }
 
 // rxRing is the receive half of a Port: one AF_PACKET socket with a
@@ -38,6 +42,9 @@ type rxRing struct {
 
 	frame   Frame
 	scratch []byte // for the rare frame with no headroom for its VLAN tag
+
+	filterGen uint64 // the Port filter generation attached to this socket
+	cut       int    // the snap length of frames the attached filter cuts; 0 for none
 }
 
 func openRX(ifindex int, o Options) (*rxRing, error) {
@@ -144,7 +151,7 @@ func (r *rxRing) kernelStats() (packets, drops uint64) {
 
 // rxCounts is what one receive pass saw.
 type rxCounts struct {
-	frames, bytes, truncated uint64
+	frames, bytes, truncated, cut uint64
 }
 
 // receive hands up to maxFrames frames to fn, continuing where the last
@@ -198,11 +205,17 @@ func (r *rxRing) deliver(h []byte, fn func(*Frame), c *rxCounts) {
 		c.truncated++
 		return
 	}
+	cut := false
 	if snap < wire || wire < 0 {
-		// The frame did not fit a block (a GSO super-frame or jumbo beyond
-		// the ring's size): forwarding a cut frame would corrupt it.
-		c.truncated++
-		return
+		if r.cut == 0 || snap != r.cut || wire < 0 {
+			// The frame did not fit a block (a GSO super-frame or jumbo
+			// beyond the ring's size): forwarding a cut frame would
+			// corrupt it.
+			c.truncated++
+			return
+		}
+		cut = true // the socket filter kept its headers only
+		c.cut++
 	}
 	data := h[mac : mac+snap]
 	if status&unix.TP_STATUS_VLAN_VALID != 0 {
@@ -220,6 +233,7 @@ func (r *rxRing) deliver(h []byte, fn func(*Frame), c *rxCounts) {
 	r.frame.Data = data
 	r.frame.Time = time.Unix(int64(ne.Uint32(h[hdrSecOff:])), int64(ne.Uint32(h[hdrNsecOff:])))
 	r.frame.ChecksumPending = status&unix.TP_STATUS_CSUMNOTREADY != 0
+	r.frame.Cut = cut
 	c.frames++
 	c.bytes += uint64(len(data))
 	fn(&r.frame)

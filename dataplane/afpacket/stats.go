@@ -7,6 +7,7 @@ type Stats struct {
 	RxFrames    uint64 // frames handed to Receive callbacks
 	RxBytes     uint64
 	RxTruncated uint64 // frames skipped because the ring held only part of them
+	RxCut       uint64 // frames the socket filter cut to their headers (handed over with Frame.Cut)
 	KernelDrops uint64 // frames the kernel dropped because the RX ring was full (PACKET_STATISTICS)
 	TxFrames    uint64 // frames queued for transmission
 	TxBytes     uint64
@@ -16,9 +17,9 @@ type Stats struct {
 }
 
 type counters struct {
-	rxFrames, rxBytes, rxTruncated, kernelDrops atomic.Uint64
-	txFrames, txBytes, txDropped, txErrors      atomic.Uint64
-	reopens                                     atomic.Uint64
+	rxFrames, rxBytes, rxTruncated, rxCut, kernelDrops atomic.Uint64
+	txFrames, txBytes, txDropped, txErrors             atomic.Uint64
+	reopens                                            atomic.Uint64
 }
 
 // Stats returns the port's totals. Kernel ring drops are collected by the
@@ -26,7 +27,7 @@ type counters struct {
 func (p *Port) Stats() Stats {
 	c := &p.stats
 	return Stats{
-		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxTruncated: c.rxTruncated.Load(),
+		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxTruncated: c.rxTruncated.Load(), RxCut: c.rxCut.Load(),
 		KernelDrops: c.kernelDrops.Load(),
 		TxFrames:    c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxDropped: c.txDropped.Load(),
 		TxErrors: c.txErrors.Load(), Reopens: c.reopens.Load(),

@@ -41,6 +41,7 @@ var (
 	ringDrops       = desc("ring_drops_total", "Frames the kernel dropped because the port's receive ring was full.", "port")
 	txDrops         = desc("transmit_drops_total", "Frames lost on transmit: link down, transmit ring full or frame too large.", "port")
 	rxTruncated     = desc("receive_truncated_total", "Frames larger than the receive ring could hold, dropped.", "port")
+	rxCut           = desc("rx_cut_frames_total", "Frames of quarantined sources the kernel socket filter cut to their headers (counted and dropped as quarantined).", "port")
 	reopens         = desc("port_reopens_total", "Times the port reattached to its re-created interface.", "port")
 	linkUp          = desc("link_up", "Whether the port's link is up (1) or not (0).", "port")
 	lastForward     = desc("last_forward_timestamp_seconds", "When a frame received on the port was last forwarded, Unix time.", "port")
@@ -72,7 +73,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{framesReceived, bytesReceived, framesForwarded, framesSent, bytesSent,
-		drops, ringDrops, txDrops, rxTruncated, reopens, linkUp, lastForward,
+		drops, ringDrops, txDrops, rxTruncated, rxCut, reopens, linkUp, lastForward,
 		fragBytesHeld, fragBudget, fragDatagramsHeld, fragFragmentsHeld, fragSources,
 		connections, connCapacity, connByState, connEvictions, connExpired,
 		quarantined, trackedSources, dataplaneRunning} {
@@ -116,6 +117,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		// it refused among its drops; the engine counts only the refusals.
 		counter(ch, txDrops, max(p.TxDropped, p.TxErrors), port)
 		counter(ch, rxTruncated, p.RxTruncated, port)
+		counter(ch, rxCut, p.RxCut, port)
 		counter(ch, reopens, p.Reopens, port)
 		h := health.Ports[i]
 		gauge(ch, linkUp, boolValue(h.LinkUp), port)

@@ -75,6 +75,10 @@ func FromMAC(mac [6]byte) Key {
 	return k
 }
 
+// Bytes returns the key's identity bytes: the IPv4 address in the first
+// 4, the IPv6 /64 in all 8, or the MAC address in the first 6.
+func (k Key) Bytes() [8]byte { return k.b }
+
 // Prefix returns the key as an IP prefix (a /32 or a /64); ok is false for MAC keys.
 func (k Key) Prefix() (netip.Prefix, bool) {
 	switch k.Kind {

@@ -1,0 +1,88 @@
+package dataplane
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"golang.org/x/net/bpf"
+
+	"github.com/rackwall/rackwall/dataplane/quarantine"
+	"github.com/rackwall/rackwall/dataplane/shed"
+	"github.com/rackwall/rackwall/dataplane/source"
+)
+
+// filterPort is a port whose kernel socket can run a filter before frames
+// reach the ring (*afpacket.Port).
+type filterPort interface {
+	SetFilter(prog []bpf.RawInstruction, cut int)
+}
+
+// shedState is the kernel filter in force, owned by the housekeeping
+// goroutine.
+type shedState struct {
+	dirty chan struct{} // poked when a quarantine starts or ends
+	keys  []source.Key  // the quarantined sources the programs match, in order
+	full  bool          // the last programs could not hold every source (logged once)
+}
+
+// frames is how many frames a source has had dropped, for ordering.
+func frames(c *quarantine.Counts) uint64 {
+	var n uint64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// watchQuarantines makes every quarantine change reach the kernel filters
+// at once rather than at the next housekeeping tick: the sooner a flood is
+// cut in the kernel, the less of the ring it takes from honest hosts.
+func (e *Engine) watchQuarantines() {
+	e.shed.dirty = make(chan struct{}, 1)
+	e.quar.Subscribe(func(quarantine.Event) {
+		select {
+		case e.shed.dirty <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// updateShedding compiles the quarantined sources into each port's socket
+// filter (see package shed), the busiest sources first since a program
+// holds a bounded number. Unchanged lists are not reinstalled.
+func (e *Engine) updateShedding(now time.Time) {
+	entries := e.quar.Quarantined(now)
+	slices.SortFunc(entries, func(a, b quarantine.Entry) int {
+		return cmp.Compare(frames(&b.Counts), frames(&a.Counts))
+	})
+	keys := make([]source.Key, len(entries))
+	for i, en := range entries {
+		keys[i] = en.Key
+	}
+	if slices.Equal(keys, e.shed.keys) {
+		return
+	}
+	full := false
+	for i, p := range e.ports {
+		fp, ok := p.(filterPort)
+		if !ok {
+			continue
+		}
+		prog, used, err := shed.Program(keys, uint8(i) == Rack)
+		if err != nil {
+			e.log.Error("quarantine filter not built", "port", p.Name(), "err", err)
+			continue
+		}
+		if used < len(keys) && !e.shed.full {
+			e.log.Warn("quarantine filter holds only the busiest sources; the rest are dropped in user space",
+				"port", p.Name(), "in_filter", used, "quarantined", len(keys))
+		}
+		full = full || used < len(keys)
+		if len(keys) == 0 {
+			prog = nil
+		}
+		fp.SetFilter(prog, shed.Snap)
+	}
+	e.shed.keys, e.shed.full = keys, full
+}
