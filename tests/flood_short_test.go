@@ -12,13 +12,14 @@ import (
 // TestFloodContainment runs the flood scenario (tests/lab/flood.go) for the
 // kernel bridge with nftables conntrack and for rackwall in one lab, side
 // by side. It always requires that rackwall quarantines the flooder within
-// 5 s and delivers more of the legitimate fragmented UDP than the kernel
-// does. With RACKWALL_FLOOD_STRICT=1 it also holds rackwall to the product
-// goals: at least 99 % of the legitimate fragmented bytes delivered, TCP
-// goodput under flood at least 0.9× the unflooded, peak RSS within the
-// fragment budget plus 64 MiB. On a shared two-core host the flooders and
-// the dataplane compete for the same CPUs, so those numbers say as much
-// about the host as about the box; the benchmark prints them every run.
+// 5 s, delivers more of the legitimate fragmented UDP than the kernel
+// does, and keeps its peak RSS within the fragment budget plus 64 MiB. With
+// RACKWALL_FLOOD_STRICT=1 it also holds rackwall to the other product
+// goals: at least 99 % of the legitimate fragmented bytes delivered and TCP
+// goodput under flood at least 0.9× the unflooded. On a shared two-core
+// host the flooders and the dataplane compete for the same CPUs, so those
+// two numbers say as much about the host as about the box; the benchmark
+// prints them every run.
 //
 // The TCP stream is capped at 200 Mbit/s, which this host carries with
 // room to spare, so a drop under flood is the box's doing rather than CPU
@@ -86,17 +87,19 @@ func TestFloodContainment(t *testing.T) {
 		t.Errorf("under flood rackwall delivered %.1f%% of the legitimate fragmented UDP, the kernel bridge with conntrack %.1f%%",
 			100*rw.UDPFloodShare, 100*kernel.UDPFloodShare)
 	}
-	// The product goals, asserted with RACKWALL_FLOOD_STRICT=1 (the
-	// benchmark prints them on every run).
+	// Memory does not depend on how busy the host is: the peak RSS stays
+	// within the fragment budget plus 64 MiB on every run.
+	const budget = 64<<20 + 64<<20 // default fragment_memory + 64 MiB
+	if rw.PeakRSS > budget {
+		t.Errorf("dataplane peak RSS %d MiB, want ≤ %d MiB", rw.PeakRSS>>20, budget>>20)
+	}
+	// The delivery and goodput goals, asserted with RACKWALL_FLOOD_STRICT=1
+	// (the benchmark prints them on every run).
 	if os.Getenv("RACKWALL_FLOOD_STRICT") != "1" {
 		return
 	}
 	if rw.UDPFloodShare < 0.99 {
 		t.Errorf("rackwall delivered %.2f%% of the legitimate fragmented UDP under flood, want ≥ 99%%", 100*rw.UDPFloodShare)
-	}
-	const budget = 64<<20 + 64<<20 // default fragment_memory + 64 MiB
-	if rw.PeakRSS > budget {
-		t.Errorf("dataplane peak RSS %d MiB, want ≤ %d MiB", rw.PeakRSS>>20, budget>>20)
 	}
 	if rw.TCPRatio() < 0.9 {
 		t.Errorf("rackwall TCP goodput under flood is %.2f× the unflooded, want ≥ 0.9×", rw.TCPRatio())

@@ -40,6 +40,13 @@ func (t *Table) Blocked(keys [source.MaxKeys]source.Key, n int, now time.Time) b
 // (Q2). At most max_sources are tracked: a new source takes the place of the
 // least recently charged one that is not quarantined (Q4). Once the table
 // has grown to its working size Charge allocates nothing.
+//
+// A frame dropped because one of its sources is quarantined is charged to
+// the sources already tracked and does not start tracking new ones: a
+// quarantined host that forges a new IP source in every frame would
+// otherwise fill the table with addresses that exist nowhere, evicting the
+// history of every honest host (and growing the table to its bound in under
+// a second of flood).
 func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, now time.Time) {
 	if int(r) >= reason.Count {
 		return
@@ -52,7 +59,14 @@ func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, 
 		if keys[i].Kind == source.KindNone {
 			continue
 		}
-		s := t.lookupOrAdd(keys[i], ns)
+		var s int32
+		if r == reason.Quarantined {
+			if s = t.idx.find(t.slots, keys[i], t.idx.hash(keys[i])); s < 0 {
+				continue
+			}
+		} else {
+			s = t.lookupOrAdd(keys[i], ns)
+		}
 		e := &t.slots[s]
 		e.counts[r]++
 		e.drops++

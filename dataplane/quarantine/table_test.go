@@ -433,3 +433,36 @@ func TestEventLogKeepsTheNewest(t *testing.T) {
 		t.Errorf("log holds %d events, seq %d..%d", len(evs), evs[0].Seq, evs[len(evs)-1].Seq)
 	}
 }
+
+// A quarantined MAC that forges a new IP source in every frame is charged
+// for each frame, but the forged addresses are not tracked: they would
+// evict every honest source's history.
+func TestQuarantinedFramesTrackNoNewSources(t *testing.T) {
+	p := testPolicy()
+	tb := New(&p)
+	flooder := mac(0x66)
+	if err := tb.Quarantine(flooder, time.Minute, "test", t0); err != nil {
+		t.Fatal(err)
+	}
+	honest := ip("192.0.2.7")
+	charge(tb, honest, reason.FragOverlap, 1, t0)
+	before := tb.Len()
+	for i := 0; i < 10000; i++ {
+		forged := source.FromAddr(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		keys, n := two(forged, flooder)
+		if !tb.Blocked(keys, n, t0) {
+			t.Fatal("frame of a quarantined MAC not blocked")
+		}
+		tb.Charge(keys, n, reason.Quarantined, t0)
+	}
+	if tb.Len() != before {
+		t.Fatalf("table grew from %d to %d sources on forged addresses", before, tb.Len())
+	}
+	st, _, ok := tb.Source(flooder, t0)
+	if !ok || st.Counts[reason.Quarantined] != 10000 {
+		t.Fatalf("flooder charged %d quarantined drops, want 10000", st.Counts[reason.Quarantined])
+	}
+	if _, _, ok := tb.Source(honest, t0); !ok {
+		t.Fatal("the honest source's history is gone")
+	}
+}
