@@ -64,12 +64,13 @@ func (e *Engine) updateShedding(now time.Time) {
 		return
 	}
 	full := false
+	protect := e.quar.NeverQuarantine()
 	for i, p := range e.ports {
 		fp, ok := p.(filterPort)
 		if !ok {
 			continue
 		}
-		prog, used, err := shed.Program(keys, uint8(i) == Rack)
+		prog, used, err := shed.Program(keys, uint8(i) == Rack, protect)
 		if err != nil {
 			e.log.Error("quarantine filter not built", "port", p.Name(), "err", err)
 			continue
@@ -79,9 +80,6 @@ func (e *Engine) updateShedding(now time.Time) {
 				"port", p.Name(), "in_filter", used, "quarantined", len(keys))
 		}
 		full = full || used < len(keys)
-		if len(keys) == 0 {
-			prog = nil
-		}
 		fp.SetFilter(prog, shed.Snap)
 	}
 	e.shed.keys, e.shed.full = keys, full

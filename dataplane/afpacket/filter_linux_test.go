@@ -19,7 +19,7 @@ func TestPortSocketFilterCuts(t *testing.T) {
 	a, b := openPair(t, Options{NumBlocks: 16, BlockSize: 64 << 10})
 	defer sh(t, "ip link del rwa")
 	flooder := source.FromMAC([6]byte{0x02, 0, 0, 0, 0, 0x01}) // testFrame's source
-	prog, _, err := shed.Program([]source.Key{flooder}, true)
+	prog, _, err := shed.Program([]source.Key{flooder}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

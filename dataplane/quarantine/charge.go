@@ -1,6 +1,8 @@
 package quarantine
 
 import (
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/rackwall/rackwall/dataplane/reason"
@@ -10,6 +12,10 @@ import (
 // Blocked reports whether any of the frame's n sources is quarantined. It is
 // the first step of the packet path: while nothing is quarantined it is one
 // atomic load; otherwise one lock and n lookups. It allocates nothing.
+//
+// A frame whose IP source is in never_quarantine is never blocked (Q2),
+// even when its source MAC is quarantined: a protected gateway or DNS
+// server behind a quarantined MAC keeps its protected traffic.
 func (t *Table) Blocked(keys [source.MaxKeys]source.Key, n int, now time.Time) bool {
 	if t.quarantined.Load() == 0 {
 		return false
@@ -29,9 +35,23 @@ func (t *Table) Blocked(keys [source.MaxKeys]source.Key, n int, now time.Time) b
 		}
 		t.endQuarantine(s, EventExpire, "", t.slots[s].until)
 	}
+	if blocked && len(t.never) > 0 {
+		for i := 0; i < n && i < source.MaxKeys; i++ {
+			if keys[i].Kind != source.KindMAC && t.isProtected(keys[i]) {
+				blocked = false
+			}
+		}
+	}
 	t.mu.Unlock()
 	t.deliverEvents()
 	return blocked
+}
+
+// NeverQuarantine returns the never_quarantine prefixes in force.
+func (t *Table) NeverQuarantine() []netip.Prefix {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.never)
 }
 
 // Charge records one dropped frame against each of its n sources under

@@ -466,3 +466,26 @@ func TestQuarantinedFramesTrackNoNewSources(t *testing.T) {
 		t.Fatal("the honest source's history is gone")
 	}
 }
+
+// A protected host's frames pass even when its MAC is quarantined (by its
+// own unprotected traffic or by hand); its other traffic stays blocked.
+func TestNeverQuarantineBeatsAQuarantinedMAC(t *testing.T) {
+	p := testPolicy()
+	p.NeverQuarantine = []netip.Prefix{netip.MustParsePrefix("192.0.2.53/32")}
+	tb := New(&p)
+	hostMAC := mac(0x53)
+	if err := tb.Quarantine(hostMAC, time.Minute, "alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	keys, n := two(ip("192.0.2.53"), hostMAC)
+	if tb.Blocked(keys, n, t0) {
+		t.Error("the protected address was blocked through its quarantined MAC")
+	}
+	keys, n = two(ip("192.0.2.54"), hostMAC)
+	if !tb.Blocked(keys, n, t0) {
+		t.Error("unprotected traffic of the quarantined MAC passed")
+	}
+	if got := tb.NeverQuarantine(); len(got) != 1 || got[0] != p.NeverQuarantine[0] {
+		t.Errorf("NeverQuarantine() = %v", got)
+	}
+}

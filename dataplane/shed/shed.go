@@ -19,6 +19,7 @@ package shed
 
 import (
 	"math"
+	"net/netip"
 
 	"golang.org/x/net/bpf"
 
@@ -64,16 +65,30 @@ const (
 // the program would exceed MaxInstructions; used says how many made it, so
 // callers list the most active sources first.
 //
+// A frame whose IP source lies in one of the protect prefixes
+// (never_quarantine, Q2) is never cut, even when its MAC is listed. If the
+// prefixes are too many to check in one program, MAC keys are left out
+// rather than risk cutting a protected host.
+//
 // With no keys the program accepts everything, which is the same as no
 // filter.
-func Program(keys []source.Key, macs bool) (prog []bpf.RawInstruction, used int, err error) {
-	var a asm
-	var v4, v6 [][]byte
-	var mac [][]byte
-	// Size the program as keys are added; the fixed part is well under
-	// 64 instructions.
-	const fixed = 64
-	size := fixed
+func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.RawInstruction, used int, err error) {
+	var v4, v6, mac [][]byte
+	var prot4, prot6 []netip.Prefix
+	size := fixedCost
+	for _, p := range protect {
+		p = p.Masked()
+		if p.Addr().Is4() {
+			prot4 = append(prot4, p)
+			size += 2 * protect4Cost
+		} else {
+			prot6 = append(prot6, p)
+			size += 2 * protect6Cost
+		}
+	}
+	if macs && size > maxProtectCost {
+		macs = false
+	}
 	for _, k := range keys {
 		var cost int
 		switch k.Kind {
@@ -83,7 +98,7 @@ func Program(keys []source.Key, macs bool) (prog []bpf.RawInstruction, used int,
 			cost = 2 * 5
 		case source.KindMAC:
 			if !macs {
-				used++ // nothing to match on this port, but not left out
+				used++ // not matched on this port, but not left out
 				continue
 			}
 			cost = 5
@@ -106,14 +121,32 @@ func Program(keys []source.Key, macs bool) (prog []bpf.RawInstruction, used int,
 			mac = append(mac, b[:6])
 		}
 	}
+	if len(v4)+len(v6)+len(mac) == 0 {
+		return nil, used, nil
+	}
 
 	// A runt frame is left to user space (L1); every load below is within
 	// the length checked before it, since an out-of-bounds load would make
 	// the kernel drop the frame silently.
+	var a asm
 	a.emit(bpf.LoadExtension{Num: bpf.ExtLen})
 	a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: ethHeader, SkipTrue: 1})
 	a.emit(bpf.RetConstant{Val: accept})
+	a.emit(bpf.LoadAbsolute{Off: offEthType, Size: 2})
+	for _, tag := range []uint32{etherVLAN, etherQinQ, etherQinQ91} {
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: tag, SkipFalse: 1})
+		a.jumpTo("tagged")
+	}
+	a.addresses(0, v4, v6, prot4, prot6)
+	a.label("tagged")
+	a.emit(bpf.LoadExtension{Num: bpf.ExtLen})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: ethHeader + vlanTagLen, SkipTrue: 1})
+	a.emit(bpf.RetConstant{Val: accept})
+	a.emit(bpf.LoadAbsolute{Off: offEthType + vlanTagLen, Size: 2})
+	a.addresses(vlanTagLen, v4, v6, prot4, prot6)
 
+	// Last, for frames no IP rule decided: the source MAC.
+	a.label("macs")
 	for _, m := range mac {
 		a.emit(bpf.LoadAbsolute{Off: offSrcMAC, Size: 4})
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(m[0:4]), SkipFalse: 3})
@@ -121,58 +154,80 @@ func Program(keys []source.Key, macs bool) (prog []bpf.RawInstruction, used int,
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be16(m[4:6]), SkipFalse: 1})
 		a.emit(bpf.RetConstant{Val: Snap})
 	}
-	if len(v4) == 0 && len(v6) == 0 {
-		a.emit(bpf.RetConstant{Val: accept})
-		prog, err = a.assemble()
-		return prog, used, err
-	}
-
-	a.emit(bpf.LoadAbsolute{Off: offEthType, Size: 2})
-	for _, tag := range []uint32{etherVLAN, etherQinQ, etherQinQ91} {
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: tag, SkipFalse: 1})
-		a.jumpTo("tagged")
-	}
-	a.addresses(0, v4, v6)
-	a.label("tagged")
-	a.emit(bpf.LoadExtension{Num: bpf.ExtLen})
-	a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: ethHeader + vlanTagLen, SkipTrue: 1})
 	a.emit(bpf.RetConstant{Val: accept})
-	a.emit(bpf.LoadAbsolute{Off: offEthType + vlanTagLen, Size: 2})
-	a.addresses(vlanTagLen, v4, v6)
 	prog, err = a.assemble()
 	return prog, used, err
 }
 
-// addresses matches the IP source with the ethertype in A and the IP
-// header at ethHeader+shift. Every path ends in a return.
-func (a *asm) addresses(shift uint32, v4, v6 [][]byte) {
+// Instruction costs, for sizing a program before it is built.
+const (
+	fixedCost      = 64   // everything but the per-source and per-prefix checks
+	protect4Cost   = 4    // per protected IPv4 prefix, at each of two offsets
+	protect6Cost   = 8    // per protected IPv6 prefix, likewise
+	maxProtectCost = 2048 // beyond this, MAC keys are left out (see Program)
+)
+
+// addresses judges the IP source with the ethertype in A and the IP header
+// at ethHeader+shift: a protected source is accepted, a listed one cut;
+// anything else goes on to the MAC checks.
+func (a *asm) addresses(shift uint32, v4, v6 [][]byte, prot4, prot6 []netip.Prefix) {
 	ip := ethHeader + shift
 	l4, l6 := labelFor("v4", shift), labelFor("v6", shift)
 	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherIPv4, SkipFalse: 1})
 	a.jumpTo(l4)
 	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherIPv6, SkipFalse: 1})
 	a.jumpTo(l6)
-	a.emit(bpf.RetConstant{Val: accept})
+	a.jumpTo("macs")
 
 	a.label(l4)
 	a.lengthAtLeast(ip + ipv4MinLen)
-	a.emit(bpf.LoadAbsolute{Off: ip + ipv4SrcOff, Size: 4})
+	src := ip + ipv4SrcOff
+	for _, p := range prot4 {
+		b := p.Addr().As4()
+		a.emit(bpf.LoadAbsolute{Off: src, Size: 4})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask32(p.Bits())})
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(b[:]), SkipFalse: 1})
+		a.emit(bpf.RetConstant{Val: accept})
+	}
+	a.emit(bpf.LoadAbsolute{Off: src, Size: 4})
 	for _, addr := range v4 {
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(addr), SkipFalse: 1})
 		a.emit(bpf.RetConstant{Val: Snap})
 	}
-	a.emit(bpf.RetConstant{Val: accept})
+	a.jumpTo("macs")
 
 	a.label(l6)
 	a.lengthAtLeast(ip + ipv6HdrLen)
+	src = ip + ipv6SrcOff
+	for _, p := range prot6 {
+		// Sources are /64s: protected when the prefix overlaps the
+		// source's /64, so only the first 64 bits are compared.
+		b := p.Addr().As16()
+		bits := min(p.Bits(), 64)
+		a.emit(bpf.LoadAbsolute{Off: src, Size: 4})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask32(min(bits, 32))})
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(b[0:4]), SkipFalse: 4})
+		a.emit(bpf.LoadAbsolute{Off: src + 4, Size: 4})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask32(max(bits-32, 0))})
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(b[4:8]) & mask32(max(bits-32, 0)), SkipFalse: 1})
+		a.emit(bpf.RetConstant{Val: accept})
+	}
 	for _, p := range v6 {
-		a.emit(bpf.LoadAbsolute{Off: ip + ipv6SrcOff, Size: 4})
+		a.emit(bpf.LoadAbsolute{Off: src, Size: 4})
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(p[0:4]), SkipFalse: 3})
-		a.emit(bpf.LoadAbsolute{Off: ip + ipv6SrcOff + 4, Size: 4})
+		a.emit(bpf.LoadAbsolute{Off: src + 4, Size: 4})
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(p[4:8]), SkipFalse: 1})
 		a.emit(bpf.RetConstant{Val: Snap})
 	}
-	a.emit(bpf.RetConstant{Val: accept})
+	a.jumpTo("macs")
+}
+
+// mask32 is a netmask of the given number of leading one bits.
+func mask32(bits int) uint32 {
+	if bits <= 0 {
+		return 0
+	}
+	return ^uint32(0) << (32 - bits)
 }
 
 // lengthAtLeast accepts the frame whole unless it has n bytes.

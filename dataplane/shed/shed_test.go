@@ -16,6 +16,9 @@ import (
 // snap length it asks for.
 func run(t *testing.T, prog []bpf.RawInstruction, frame []byte) int {
 	t.Helper()
+	if prog == nil {
+		return len(frame) // no filter
+	}
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
 		t.Fatal("program does not disassemble")
@@ -76,11 +79,11 @@ func TestProgramCutsQuarantinedSources(t *testing.T) {
 		source.FromAddr(netip.MustParseAddr("2001:db8:1:2::99")),
 		source.FromMAC(macB),
 	}
-	rack, used, err := Program(keys, true)
+	rack, used, err := Program(keys, true, nil)
 	if err != nil || used != len(keys) {
 		t.Fatalf("Program: used %d, %v", used, err)
 	}
-	uplink, _, err := Program(keys, false)
+	uplink, _, err := Program(keys, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func TestProgramKeepsShortFramesWhole(t *testing.T) {
 		source.FromAddr(netip.MustParseAddr("192.0.2.7")),
 		source.FromAddr(netip.MustParseAddr("2001:db8::1")),
 		source.FromMAC(macB),
-	}, true)
+	}, true, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:5::/48")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +153,69 @@ func TestProgramKeepsShortFramesWhole(t *testing.T) {
 	}
 }
 
-func TestProgramWithoutKeysAcceptsAll(t *testing.T) {
-	prog, used, err := Program(nil, true)
-	if err != nil || used != 0 {
+// With nothing to cut there is no program: the port runs without a
+// filter.
+func TestProgramWithoutKeysIsEmpty(t *testing.T) {
+	prog, used, err := Program(nil, true, nil)
+	if err != nil || used != 0 || prog != nil {
+		t.Fatal(prog, used, err)
+	}
+	// A MAC key on the uplink matches nothing there either.
+	prog, used, err = Program([]source.Key{source.FromMAC(macB)}, false, nil)
+	if err != nil || used != 1 || prog != nil {
+		t.Fatal(prog, used, err)
+	}
+}
+
+// never_quarantine wins over a quarantined MAC: the protected host's
+// frames pass whole, its other frames are cut (Q2).
+func TestProgramSparesProtectedSources(t *testing.T) {
+	protect := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/28"), netip.MustParsePrefix("2001:db8:0:53::/64"),
+		netip.MustParsePrefix("2001:db8:1::1/128"), netip.MustParsePrefix("2001:dc0::/28")}
+	prog, used, err := Program([]source.Key{source.FromMAC(macB)}, true, protect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		src  string
+		tags []uint16
+		cut  bool
+	}{
+		{"192.0.2.5", nil, false},
+		{"192.0.2.5", []uint16{etherVLAN}, false},
+		{"192.0.2.17", nil, true},
+		{"2001:db8:0:53::99", nil, false},
+		{"2001:db8:0:54::99", nil, true},
+		{"2001:db8:1::7", nil, false}, // the same /64 as a protected /128
+		{"2001:db8:2::7", nil, true},
+		{"2001:dcf:ffff::1", nil, false}, // inside the /28
+		{"2001:dd0::1", nil, true},
+	} {
+		f := frame(macB, netip.MustParseAddr(c.src), 300, c.tags...)
+		want := len(f)
+		if c.cut {
+			want = Snap
+		}
+		if got := run(t, prog, f); got != want {
+			t.Errorf("%s (tags %v) from the quarantined MAC: snap %d, want %d", c.src, c.tags, got, want)
+		}
+	}
+	// Too many protected prefixes to check: MACs are left out rather than
+	// cut a protected host; IP keys still work.
+	var many []netip.Prefix
+	for i := range 400 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), 32))
+	}
+	ipKey := source.FromAddr(netip.MustParseAddr("198.51.100.1"))
+	prog, used, err = Program([]source.Key{source.FromMAC(macB), ipKey}, true, many)
+	if err != nil || used != 2 {
 		t.Fatal(used, err)
 	}
-	f := frame(macB, netip.MustParseAddr("192.0.2.7"), 500)
-	if got := run(t, prog, f); got != len(f) {
-		t.Fatalf("snap %d", got)
+	if f := frame(macB, netip.MustParseAddr("198.51.100.2"), 300); run(t, prog, f) != len(f) {
+		t.Error("MAC cut although the protected prefixes did not fit")
+	}
+	if f := frame(macA, netip.MustParseAddr("198.51.100.1"), 300); run(t, prog, f) != Snap {
+		t.Error("IP key not cut")
 	}
 }
 
@@ -169,7 +227,7 @@ func TestProgramBounded(t *testing.T) {
 		keys = append(keys, source.FromAddr(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})))
 		keys = append(keys, source.FromMAC([6]byte{6, 0, 0, 0, byte(i >> 8), byte(i)}))
 	}
-	prog, used, err := Program(keys, true)
+	prog, used, err := Program(keys, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,9 +245,10 @@ func TestProgramBounded(t *testing.T) {
 }
 
 // The filter agrees with the dataplane's own idea of a frame's sources:
-// on random frames and random quarantine lists, a frame is cut exactly
-// when source.Keys names a listed source (for frames with at most one
-// in-frame tag; anything the filter does not parse is passed whole).
+// on random frames, quarantine lists and never_quarantine lists, a frame is
+// cut exactly when source.Keys names a listed source and no protected one
+// (for frames with at most one in-frame tag; anything the filter does not
+// parse is passed whole).
 func TestProgramAgreesWithSourceKeys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	macs := [][6]byte{macA, macB, {2, 0, 0, 0, 0, 0x0c}}
@@ -209,8 +268,14 @@ func TestProgramAgreesWithSourceKeys(t *testing.T) {
 				keys = append(keys, source.FromAddr(a))
 			}
 		}
+		var protect []netip.Prefix
+		for _, a := range addrs {
+			if rng.IntN(6) == 0 {
+				protect = append(protect, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
 		rackSide := rng.IntN(2) == 0
-		prog, _, err := Program(keys, rackSide)
+		prog, _, err := Program(keys, rackSide, protect)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,6 +299,14 @@ func TestProgramAgreesWithSourceKeys(t *testing.T) {
 			for _, q := range keys {
 				if k == q && len(f) > Snap {
 					want = Snap
+				}
+			}
+		}
+		for _, k := range ks[:n] {
+			p, isIP := k.Prefix()
+			for _, pr := range protect {
+				if isIP && pr.Overlaps(p) {
+					want = len(f) // never_quarantine wins
 				}
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,6 +140,10 @@ type column struct {
 	udpLoss  float64 // percent
 	udpGotPS float64 // frames delivered per second
 	rss      int64
+	// Where the 64-byte frames were lost: the box's receive rings, its
+	// transmit path, and the receiving host's UDP socket buffer.
+	lostRing, lostTx, lostRcvbuf float64
+	hasBoxCounters               bool
 }
 
 type report struct {
@@ -173,9 +178,14 @@ func throughput(l *lab.Lab, bin string, o options, rep *report) error {
 		}
 		c.tcp2 = r.Received
 		progress("%s: UDP, 64-byte frames at -b %s, %ss", name, rate, secs)
+		ring0, tx0 := boxLosses(dp)
+		rcv0 := rcvbufErrors(l, l.Server(1))
 		if r, err = l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-u", "-l", fmt.Sprint(udpPayload), "-b", rate, "-t", secs); err != nil {
 			return c, err
 		}
+		ring1, tx1 := boxLosses(dp)
+		c.lostRing, c.lostTx, c.hasBoxCounters = ring1-ring0, tx1-tx0, dp != nil
+		c.lostRcvbuf = rcvbufErrors(l, l.Server(1)) - rcv0
 		c.udpPPS = float64(r.Packets) / o.duration.Seconds()
 		c.udpLoss = r.LostPercent
 		c.udpGotPS = float64(r.Packets-r.Lost) / o.duration.Seconds()
@@ -221,6 +231,46 @@ func throughput(l *lab.Lab, bin string, o options, rep *report) error {
 		}
 	}
 	return nil
+}
+
+// boxLosses reads the dataplane's receive-ring and transmit drop totals
+// (zero for the kernel bridge, which has no such counters).
+func boxLosses(dp *lab.Dataplane) (ring, tx float64) {
+	if dp == nil {
+		return 0, 0
+	}
+	m, err := dp.Metrics()
+	if err != nil {
+		return 0, 0
+	}
+	return m.Sum("rackwall_ring_drops_total"), m.Sum("rackwall_transmit_drops_total")
+}
+
+// rcvbufErrors reads Udp RcvbufErrors of a namespace: datagrams the
+// receiving host dropped because its socket buffer was full.
+func rcvbufErrors(l *lab.Lab, ns string) float64 {
+	out, err := l.Exec(ns, "cat", "/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseFloat(f[i], 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 func flood(l *lab.Lab, bin string, o options, root string, rep *report) error {
