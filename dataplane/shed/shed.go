@@ -148,11 +148,7 @@ func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.R
 	// Last, for frames no IP rule decided: the source MAC.
 	a.label("macs")
 	for _, m := range mac {
-		a.emit(bpf.LoadAbsolute{Off: offSrcMAC, Size: 4})
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(m[0:4]), SkipFalse: 3})
-		a.emit(bpf.LoadAbsolute{Off: offSrcMAC + 4, Size: 2})
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be16(m[4:6]), SkipFalse: 1})
-		a.emit(bpf.RetConstant{Val: Snap})
+		a.cutIfBoth(field{offSrcMAC, 4, be32(m[0:4])}, field{offSrcMAC + 4, 2, be16(m[4:6])})
 	}
 	a.emit(bpf.RetConstant{Val: accept})
 	prog, err = a.assemble()
@@ -213,13 +209,25 @@ func (a *asm) addresses(shift uint32, v4, v6 [][]byte, prot4, prot6 []netip.Pref
 		a.emit(bpf.RetConstant{Val: accept})
 	}
 	for _, p := range v6 {
-		a.emit(bpf.LoadAbsolute{Off: src, Size: 4})
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(p[0:4]), SkipFalse: 3})
-		a.emit(bpf.LoadAbsolute{Off: src + 4, Size: 4})
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(p[4:8]), SkipFalse: 1})
-		a.emit(bpf.RetConstant{Val: Snap})
+		a.cutIfBoth(field{src, 4, be32(p[0:4])}, field{src + 4, 4, be32(p[4:8])})
 	}
 	a.jumpTo("macs")
+}
+
+// field is a value to compare with size bytes at off in the frame.
+type field struct {
+	off, size uint32
+	val       uint32
+}
+
+// cutIfBoth cuts the frame to Snap when both fields match (a MAC address
+// or an IPv6 /64 takes two loads); otherwise it falls through.
+func (a *asm) cutIfBoth(x, y field) {
+	a.emit(bpf.LoadAbsolute{Off: x.off, Size: int(x.size)})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: x.val, SkipFalse: 3})
+	a.emit(bpf.LoadAbsolute{Off: y.off, Size: int(y.size)})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: y.val, SkipFalse: 1})
+	a.emit(bpf.RetConstant{Val: Snap})
 }
 
 // mask32 is a netmask of the given number of leading one bits.
