@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -316,34 +317,47 @@ var protoNames = map[string]uint8{
 }
 
 func (p *parser) protoList() ([]uint8, error) {
+	var seen []uint8
+	return itemOrList(p, "a protocol (tcp, udp, icmp, ipv6-icmp or a number)", "protocol", func(what string) (uint8, error) {
+		t := p.peek()
+		v, err := p.proto(what)
+		if err != nil {
+			return 0, err
+		}
+		if slices.Contains(seen, v) {
+			return 0, errAt(t, "protocol %s is listed twice", t.text)
+		}
+		seen = append(seen, v)
+		return v, nil
+	})
+}
+
+// itemOrList parses one item, or a '{ … }' list of at least one (commas
+// between items optional). item parses one, told what an error should say
+// was expected there; noun names the items when a list is empty.
+func itemOrList[T any](p *parser, itemWhat, noun string, item func(what string) (T, error)) ([]T, error) {
 	if p.peek().kind != tokLBrace {
-		v, err := p.proto("a protocol (tcp, udp, icmp, ipv6-icmp or a number) or '{'")
+		v, err := item(itemWhat + " or '{'")
 		if err != nil {
 			return nil, err
 		}
-		return []uint8{v}, nil
+		return []T{v}, nil
 	}
 	p.next()
-	var out []uint8
+	var out []T
 	for p.peek().kind != tokRBrace {
 		if p.peek().kind == tokComma && len(out) > 0 {
 			p.next()
 			continue
 		}
-		t := p.peek()
-		v, err := p.proto("a protocol (tcp, udp, icmp, ipv6-icmp or a number) or '}'")
+		v, err := item(itemWhat + " or '}'")
 		if err != nil {
 			return nil, err
-		}
-		for _, o := range out {
-			if o == v {
-				return nil, errAt(t, "protocol %s is listed twice", t.text)
-			}
 		}
 		out = append(out, v)
 	}
 	if len(out) == 0 {
-		return nil, p.expected("at least one protocol in the list")
+		return nil, p.expected("at least one " + noun + " in the list")
 	}
 	p.next()
 	return out, nil
@@ -502,31 +516,7 @@ func (p *parser) host(r *Rule, not bool, what string) (Host, error) {
 }
 
 func (p *parser) portList() ([]PortRange, error) {
-	if p.peek().kind != tokLBrace {
-		r, err := p.portRange("a port number or '{'")
-		if err != nil {
-			return nil, err
-		}
-		return []PortRange{r}, nil
-	}
-	p.next()
-	var out []PortRange
-	for p.peek().kind != tokRBrace {
-		if p.peek().kind == tokComma && len(out) > 0 {
-			p.next()
-			continue
-		}
-		r, err := p.portRange("a port number or '}'")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if len(out) == 0 {
-		return nil, p.expected("at least one port in the list")
-	}
-	p.next()
-	return out, nil
+	return itemOrList(p, "a port number", "port", p.portRange)
 }
 
 func (p *parser) portRange(what string) (PortRange, error) {
@@ -598,31 +588,9 @@ func (p *parser) options(r *Rule) error {
 }
 
 func (p *parser) icmpTypes(v6 bool) ([]uint8, error) {
-	if p.peek().kind != tokLBrace {
-		v, err := p.icmpType(v6, "an ICMP type (a number or a name like echoreq) or '{'")
-		if err != nil {
-			return nil, err
-		}
-		return []uint8{v}, nil
-	}
-	p.next()
-	var out []uint8
-	for p.peek().kind != tokRBrace {
-		if p.peek().kind == tokComma && len(out) > 0 {
-			p.next()
-			continue
-		}
-		v, err := p.icmpType(v6, "an ICMP type (a number or a name like echoreq) or '}'")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil, p.expected("at least one ICMP type in the list")
-	}
-	p.next()
-	return out, nil
+	return itemOrList(p, "an ICMP type (a number or a name like echoreq)", "ICMP type", func(what string) (uint8, error) {
+		return p.icmpType(v6, what)
+	})
 }
 
 func (p *parser) icmpType(v6 bool, what string) (uint8, error) {
