@@ -117,12 +117,17 @@ func (s Settings) Validate() error {
 	switch s.MgmtMode {
 	case "dhcp":
 	case "static":
-		if _, err := netip.ParsePrefix(s.MgmtAddress); err != nil {
+		addr, err := netip.ParsePrefix(s.MgmtAddress)
+		if err != nil {
 			return fmt.Errorf("mgmt_address: %q is not an address with prefix length (e.g. 192.0.2.10/24)", s.MgmtAddress)
 		}
 		if s.MgmtGateway != "" {
-			if _, err := netip.ParseAddr(s.MgmtGateway); err != nil {
+			gw, err := netip.ParseAddr(s.MgmtGateway)
+			if err != nil {
 				return fmt.Errorf("mgmt_gateway: %q is not an IP address", s.MgmtGateway)
+			}
+			if gw.Is4() != addr.Addr().Is4() {
+				return fmt.Errorf("mgmt_gateway: %s is not of the same family as mgmt_address %s", gw, addr)
 			}
 		}
 	default:

@@ -233,6 +233,9 @@ func (cfg *Config) rootTree(work, kernelDir string, m *Manifest) (*squashfs.Node
 			if p.WaitForClock {
 				svc["wait_for_clock"] = true
 			}
+			if p.DHCPForManagement {
+				svc["unless_static_management"] = StateDir
+			}
 			services = append(services, svc)
 		}
 	}

@@ -22,6 +22,10 @@ type Program struct {
 	// are only installed (e.g. tools the appliance runs itself).
 	Supervised   bool
 	WaitForClock bool
+	// DHCPForManagement marks the management port's DHCP client: init
+	// does not start it when the appliance's settings address the port
+	// statically.
+	DHCPForManagement bool
 }
 
 // Path is the program's absolute path on the box.
@@ -41,7 +45,7 @@ const StateDir = "/perm/rackwall"
 func DefaultPrograms(b boards.Board) []Program {
 	return []Program{
 		{Name: "dhcp", Dir: "/gokrazy", Package: "github.com/gokrazy/gokrazy/cmd/dhcp",
-			Args: []string{"-interface", b.Management.Name}, Supervised: true},
+			Args: []string{"-interface", b.Management.Name}, Supervised: true, DHCPForManagement: true},
 		{Name: "ntp", Dir: "/gokrazy", Package: "github.com/gokrazy/gokrazy/cmd/ntp", Supervised: true},
 		{Name: "randomd", Dir: "/gokrazy", Package: "github.com/gokrazy/gokrazy/cmd/randomd", Supervised: true},
 		{Name: "rackwall", Dir: "/user", Package: "github.com/rackwall/rackwall/appliance/cmd/rackwall",

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gokrazy/gokrazy"
+
+	"github.com/rackwall/rackwall/appliance"
 )
 
 // buildTimestamp is set by the image builder (-X main.buildTimestamp=...) to
@@ -38,6 +40,10 @@ type service struct {
 	Args []string `json:"args"`
 	// WaitForClock delays the start until the clock is synchronized.
 	WaitForClock bool `json:"wait_for_clock,omitempty"`
+	// UnlessStaticManagement names the appliance's state folder: the
+	// service (the management port's DHCP client) is not started when the
+	// settings there address the management port statically.
+	UnlessStaticManagement string `json:"unless_static_management,omitempty"`
 }
 
 func main() {
@@ -81,6 +87,12 @@ func loadServices(file string) ([]*gokrazy.Service, []string, error) {
 	var services []*gokrazy.Service
 	var paths []string
 	for _, s := range specs {
+		if s.UnlessStaticManagement != "" {
+			if st, _, static := appliance.PeekSettings(s.UnlessStaticManagement).ManagementStatic(); static {
+				log.Printf("rackwall init: management port addressed statically (%s); not starting %s", st.Address, s.Path)
+				continue
+			}
+		}
 		paths = append(paths, s.Path)
 		cmd := exec.Command(s.Path, s.Args...)
 		if s.WaitForClock {

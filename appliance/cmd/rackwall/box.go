@@ -3,15 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/rackwall/rackwall/appliance/update"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/links"
 	"github.com/rackwall/rackwall/appliance/supervise"
+	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/dataplane/control"
 	"github.com/rackwall/rackwall/webui"
 )
@@ -70,6 +72,7 @@ func (a *box) run(ctx context.Context) error {
 	if err := a.links.preparePorts(ctx, a.f, a.settings.BridgeMTU); err != nil {
 		return nil
 	}
+	a.addressManagement()
 	failOpen := a.settings.FailMode != "closed"
 	bypass := &bypassSwitch{links: a.links, ports: []string{a.f.uplink, a.f.rack}, log: a.log}
 	if failOpen {
@@ -223,6 +226,32 @@ func (a *box) onCommit(r appliance.Revision) {
 	}
 	if s.FailMode != a.settings.FailMode {
 		a.log.Warn("fail mode changed; it takes effect when the appliance restarts", "fail_mode", s.FailMode)
+	}
+	if a.f.mgmt != "" && (s.MgmtMode != a.settings.MgmtMode || s.MgmtAddress != a.settings.MgmtAddress ||
+		s.MgmtGateway != a.settings.MgmtGateway || !slices.Equal(s.MgmtDNS, a.settings.MgmtDNS)) {
+		a.log.Warn("management addressing changed; it takes effect at the next boot", "mode", s.MgmtMode, "address", s.MgmtAddress)
+	}
+}
+
+// addressManagement gives the management port its static address, default
+// route and name servers when the settings ask for them. (With DHCP, init
+// runs gokrazy's client on the port instead; see appliance/cmd/init.) Done
+// once at start: changing the address under a running session would cut
+// the admin off mid-change, so a change waits for the next boot.
+func (a *box) addressManagement() {
+	st, dns, ok := a.settings.ManagementStatic()
+	if a.f.mgmt == "" || !ok {
+		return
+	}
+	if err := a.links.setStatic(a.f.mgmt, st); err != nil {
+		a.log.Error("static management address not applied", "port", a.f.mgmt, "address", st.Address, "err", err)
+		return
+	}
+	a.log.Info("management port addressed statically", "port", a.f.mgmt, "address", st.Address, "gateway", st.Gateway)
+	if a.onBox && len(dns) > 0 {
+		if err := links.WriteResolvConf("/etc/resolv.conf", dns); err != nil {
+			a.log.Error("name servers not written", "err", err)
+		}
 	}
 }
 

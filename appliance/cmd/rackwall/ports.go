@@ -112,6 +112,12 @@ func (l *linkControl) prepareOnce(f flags, mtu int) error {
 	return nil
 }
 
+func (l *linkControl) setStatic(name string, st links.Static) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c.SetStatic(name, st)
+}
+
 func (l *linkControl) state(name string) (links.LinkState, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
