@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
@@ -349,8 +350,21 @@ func TestQemuAppliance(t *testing.T) {
 		t.Fatal("the restarted dataplane lost the blocking rule")
 	}
 
-	// A reboot keeps the changed config (perm survives).
+	// A reboot keeps the changed config (perm survives), and applies the
+	// static management addressing saved before it: qemu's user network
+	// takes any address in 10.0.2.0/24; 10.0.2.15 is the one the host's
+	// port forward reaches.
 	assertSilent(t, silence)
+	var current struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if err := json.Unmarshal(ui.mustDo("GET", "/api/config", "", http.StatusOK), &current); err != nil {
+		t.Fatal(err)
+	}
+	current.Settings["mgmt_mode"], current.Settings["mgmt_address"] = "static", "10.0.2.15/24"
+	current.Settings["mgmt_gateway"], current.Settings["mgmt_dns"] = "10.0.2.2", []string{"10.0.2.3"}
+	static, _ := json.Marshal(current.Settings)
+	ui.mustDo("PUT", "/api/settings", string(static), http.StatusOK)
 	ui.mustDo("POST", "/api/reboot", "", http.StatusAccepted)
 	rebooted := time.Now()
 	for time.Since(rebooted) < time.Minute {
@@ -367,6 +381,12 @@ func TestQemuAppliance(t *testing.T) {
 	if !strings.Contains(string(cfg), "10.77.0.23 port 9999") {
 		t.Fatalf("the rule did not survive the reboot: %s", cfg)
 	}
+	serial, _ := os.ReadFile(vm.SerialLog)
+	if !bytes.Contains(serial, []byte("management port addressed statically (10.0.2.15/24); not starting /gokrazy/dhcp")) ||
+		!bytes.Contains(serial, []byte(`msg="management port addressed statically" port=eth0 address=10.0.2.15/24 gateway=10.0.2.2`)) {
+		t.Fatalf("the box did not come up with its static management address\n%s", serialTail(vm, 80)())
+	}
+	t.Logf("after the reboot the management port is static (DHCP client not started) and the UI answers on it")
 	if err := l.WaitForwarding(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
