@@ -175,7 +175,7 @@ func systemPage(v systemView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "\"></label><p class=\"muted full\">Management addressing takes effect at the next boot, so a change cannot cut off the session that makes it.</p><label>Bridge MTU <input type=\"number\" name=\"bridge_mtu\" min=\"576\" max=\"9216\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "\"></label><p class=\"muted full\">Listen addresses and management addressing take effect at the next boot, so a change cannot cut off the session that makes it; the other settings apply at once.</p><label>Bridge MTU <input type=\"number\" name=\"bridge_mtu\" min=\"576\" max=\"9216\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

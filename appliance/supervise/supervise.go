@@ -42,7 +42,8 @@ type Config struct {
 	// before the bypass is removed (e.g. to switch it from standby to
 	// forwarding). An error counts as a failed start.
 	Ready    func(ctx context.Context) error
-	Bypass   BypassSwitch
+	Bypass BypassSwitch
+	// FailOpen is the failure mode at start; SetFailOpen changes it.
 	FailOpen bool
 
 	StartTimeout  time.Duration // a new dataplane must pass its probe within this; default 15 s
@@ -58,6 +59,12 @@ type Config struct {
 // Supervisor runs the loop; its State is safe to read from any goroutine.
 type Supervisor struct {
 	cfg Config
+
+	// modeMu orders the transitions that depend on the failure mode (a
+	// failure, handing the ports back, a mode change) so a change of mode
+	// never interleaves with one of them.
+	modeMu   sync.Mutex
+	failOpen bool
 
 	mu       sync.Mutex
 	state    State
@@ -86,7 +93,7 @@ func New(cfg Config) *Supervisor {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Supervisor{cfg: cfg, state: Starting, since: time.Now()}
+	return &Supervisor{cfg: cfg, failOpen: cfg.FailOpen, state: Starting, since: time.Now()}
 }
 
 // Status is a snapshot for the UI and metrics.
@@ -147,9 +154,39 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
+// SetFailOpen changes the failure mode at once. Ports already failed move
+// to the new mode (the bypass comes on, or goes and the ports are
+// isolated); a forwarding dataplane keeps forwarding and the mode applies
+// to its next failure.
+func (s *Supervisor) SetFailOpen(open bool) {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	if s.failOpen == open {
+		return
+	}
+	s.failOpen = open
+	st := s.Status()
+	switch {
+	case open && st.State == Isolated:
+		s.failLocked(st.Reason)
+	case !open && st.State == Bypass:
+		if err := s.cfg.Bypass.Disable(); err != nil {
+			s.cfg.Log.Error("bypass could not be removed for fail-closed", "err", err)
+			return
+		}
+		s.set(Isolated, st.Reason)
+	}
+}
+
 // fail moves the ports to the failure mode.
 func (s *Supervisor) fail(why string) {
-	if !s.cfg.FailOpen {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	s.failLocked(why)
+}
+
+func (s *Supervisor) failLocked(why string) {
+	if !s.failOpen {
 		s.set(Isolated, why)
 		return
 	}
@@ -189,13 +226,17 @@ func (s *Supervisor) runOnce(ctx context.Context) string {
 			return fmt.Sprintf("dataplane not ready: %v", err)
 		}
 	}
-	if s.cfg.FailOpen {
-		if err := s.cfg.Bypass.Disable(); err != nil {
-			stop()
-			return fmt.Sprintf("bypass could not be removed: %v", err)
-		}
+	// The bypass goes whatever the mode is now: it may have come on under
+	// fail-open before a switch to fail-closed. Removing an absent bypass
+	// is a no-op.
+	s.modeMu.Lock()
+	if err := s.cfg.Bypass.Disable(); err != nil {
+		s.modeMu.Unlock()
+		stop()
+		return fmt.Sprintf("bypass could not be removed: %v", err)
 	}
 	s.set(Forwarding, "dataplane healthy")
+	s.modeMu.Unlock()
 
 	tick := time.NewTicker(s.cfg.ProbeInterval)
 	defer tick.Stop()

@@ -156,3 +156,50 @@ func TestUnhealthyStartKeepsBypass(t *testing.T) {
 		t.Fatalf("state %+v, bypass %v; want bypass on", st, bp.active())
 	}
 }
+
+// The failure mode changes at once: a failed box with the bypass on is
+// isolated when switched to fail-closed, and bridged again when switched
+// back; the next healthy dataplane takes the bypass away in either mode.
+func TestFailModeSwitchedLive(t *testing.T) {
+	var alive atomic.Bool
+	bp := &fakeBypass{}
+	s := New(Config{
+		Command: func() *exec.Cmd {
+			if alive.Load() {
+				return exec.Command("sleep", "60")
+			}
+			return exec.Command("sh", "-c", "exit 3")
+		},
+		Probe:         func(context.Context) error { return nil },
+		Bypass:        bp,
+		FailOpen:      true,
+		ProbeInterval: 20 * time.Millisecond,
+		MinBackoff:    50 * time.Millisecond,
+		MaxBackoff:    50 * time.Millisecond,
+		Log:           quiet(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	waitFor(t, "bypass while the dataplane cannot start", func() bool { return s.Status().State == Bypass && bp.active() })
+
+	s.SetFailOpen(false)
+	if st := s.Status(); st.State != Isolated || bp.active() {
+		t.Fatalf("after switching to fail-closed: %s, bypass %v", st.State, bp.active())
+	}
+	time.Sleep(200 * time.Millisecond) // more failed starts: they must stay isolated
+	if st := s.Status(); st.State != Isolated || bp.active() {
+		t.Fatalf("fail-closed box with a failing dataplane: %s, bypass %v", st.State, bp.active())
+	}
+
+	s.SetFailOpen(true)
+	if st := s.Status(); st.State != Bypass || !bp.active() {
+		t.Fatalf("after switching back to fail-open: %s, bypass %v", st.State, bp.active())
+	}
+	s.SetFailOpen(false)
+	alive.Store(true)
+	waitFor(t, "forwarding once a dataplane starts", func() bool { return s.Status().State == Forwarding })
+	if bp.active() {
+		t.Fatal("bypass left on while forwarding")
+	}
+}

@@ -209,9 +209,10 @@ func (a *box) removeRuntime() {
 	}
 }
 
-// onCommit reacts to stored changes the appliance owns. The bridge MTU is
-// applied at once; the fail mode and listen addresses when the appliance
-// next starts (the supervisor and the listeners are built once).
+// onCommit reacts to stored changes the appliance owns. The bridge MTU and
+// the fail mode are applied at once; the listen addresses when the
+// appliance next starts (the listeners are built once), the management
+// addressing at the next boot.
 func (a *box) onCommit(r appliance.Revision) {
 	s := r.Config.Settings
 	if s.BridgeMTU != a.settings.BridgeMTU {
@@ -225,7 +226,11 @@ func (a *box) onCommit(r appliance.Revision) {
 		}
 	}
 	if s.FailMode != a.settings.FailMode {
-		a.log.Warn("fail mode changed; it takes effect when the appliance restarts", "fail_mode", s.FailMode)
+		if a.sup != nil {
+			a.sup.SetFailOpen(s.FailMode != "closed")
+		}
+		a.settings.FailMode = s.FailMode
+		a.log.Info("fail mode applied", "fail_mode", s.FailMode)
 	}
 	if a.f.mgmt != "" && (s.MgmtMode != a.settings.MgmtMode || s.MgmtAddress != a.settings.MgmtAddress ||
 		s.MgmtGateway != a.settings.MgmtGateway || !slices.Equal(s.MgmtDNS, a.settings.MgmtDNS)) {
