@@ -50,6 +50,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// start runs a supervisor until the test ends.
+func start(t *testing.T, cfg Config) *Supervisor {
+	s := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go s.Run(ctx)
+	return s
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // A dataplane that exits is replaced; meanwhile the ports are bridged
@@ -102,7 +111,7 @@ func TestFailClosedOnProbeFailures(t *testing.T) {
 	healthy.Store(true)
 	var starts atomic.Int32
 	bp := &fakeBypass{}
-	s := New(Config{
+	s := start(t, Config{
 		Command: func() *exec.Cmd { starts.Add(1); return exec.Command("sleep", "60") },
 		Probe: func(context.Context) error {
 			if healthy.Load() {
@@ -118,9 +127,6 @@ func TestFailClosedOnProbeFailures(t *testing.T) {
 		MinBackoff:    20 * time.Millisecond,
 		Log:           quiet(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Run(ctx)
 	waitFor(t, "forwarding", func() bool { return s.Status().State == Forwarding })
 	healthy.Store(false)
 	waitFor(t, "isolated after failed probes", func() bool { return s.Status().State == Isolated })
@@ -138,7 +144,7 @@ func TestFailClosedOnProbeFailures(t *testing.T) {
 func TestUnhealthyStartKeepsBypass(t *testing.T) {
 	bp := &fakeBypass{}
 	var starts atomic.Int32
-	s := New(Config{
+	s := start(t, Config{
 		Command:      func() *exec.Cmd { starts.Add(1); return exec.Command("sleep", "60") },
 		Probe:        func(context.Context) error { return errors.New("no answer") },
 		Bypass:       bp,
@@ -148,9 +154,6 @@ func TestUnhealthyStartKeepsBypass(t *testing.T) {
 		MaxBackoff:   20 * time.Millisecond,
 		Log:          quiet(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Run(ctx)
 	waitFor(t, "several failed starts", func() bool { return starts.Load() >= 3 })
 	if st := s.Status(); st.State != Bypass || !bp.active() {
 		t.Fatalf("state %+v, bypass %v; want bypass on", st, bp.active())
@@ -163,7 +166,7 @@ func TestUnhealthyStartKeepsBypass(t *testing.T) {
 func TestFailModeSwitchedLive(t *testing.T) {
 	var alive atomic.Bool
 	bp := &fakeBypass{}
-	s := New(Config{
+	s := start(t, Config{
 		Command: func() *exec.Cmd {
 			if alive.Load() {
 				return exec.Command("sleep", "60")
@@ -178,9 +181,6 @@ func TestFailModeSwitchedLive(t *testing.T) {
 		MaxBackoff:    50 * time.Millisecond,
 		Log:           quiet(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Run(ctx)
 	waitFor(t, "bypass while the dataplane cannot start", func() bool { return s.Status().State == Bypass && bp.active() })
 
 	s.SetFailOpen(false)
