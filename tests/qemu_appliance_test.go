@@ -2,9 +2,9 @@ package tests
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"

@@ -41,7 +41,7 @@ type Config struct {
 	// Ready, if set, is called once a started dataplane passes its probe and
 	// before the bypass is removed (e.g. to switch it from standby to
 	// forwarding). An error counts as a failed start.
-	Ready    func(ctx context.Context) error
+	Ready  func(ctx context.Context) error
 	Bypass BypassSwitch
 	// FailOpen is the failure mode at start; SetFailOpen changes it.
 	FailOpen bool
