@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -23,7 +24,10 @@ type filterPort interface {
 type shedState struct {
 	dirty chan struct{} // poked when a quarantine starts or ends
 	keys  []source.Key  // the quarantined sources the programs match, in order
-	full  bool          // the last programs could not hold every source (logged once)
+	// protect is the never_quarantine list the programs were built with:
+	// a policy reload that changes it rebuilds them too.
+	protect []netip.Prefix
+	full    bool // the last programs could not hold every source (logged once)
 }
 
 // frames is how many frames a source has had dropped, for ordering.
@@ -60,11 +64,11 @@ func (e *Engine) updateShedding(now time.Time) {
 	for i, en := range entries {
 		keys[i] = en.Key
 	}
-	if slices.Equal(keys, e.shed.keys) {
+	protect := e.quar.NeverQuarantine()
+	if slices.Equal(keys, e.shed.keys) && slices.Equal(protect, e.shed.protect) {
 		return
 	}
 	full := false
-	protect := e.quar.NeverQuarantine()
 	for i, p := range e.ports {
 		fp, ok := p.(filterPort)
 		if !ok {
@@ -82,5 +86,5 @@ func (e *Engine) updateShedding(now time.Time) {
 		full = full || used < len(keys)
 		fp.SetFilter(prog, shed.Snap)
 	}
-	e.shed.keys, e.shed.full = keys, full
+	e.shed.keys, e.shed.protect, e.shed.full = keys, protect, full
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -56,4 +57,28 @@ func TestQuarantineCutsInTheKernelFilter(t *testing.T) {
 	up.Inject(flood)
 	pumpAll(e)
 	sameFrames(t, "after release", rack.Sent(), [][]byte{flood})
+}
+
+// A policy reload that protects an address rebuilds the socket filters
+// even though the quarantined sources did not change: the protected
+// host's frames pass whole although its MAC stays quarantined.
+func TestPolicyReloadRebuildsKernelFilter(t *testing.T) {
+	e, up, rack := testEngine(t, nil, nil)
+	now := time.Now()
+	if err := e.Quarantine().Quarantine(source.FromMAC(macRack), time.Minute, "test", now); err != nil {
+		t.Fatal(err)
+	}
+	e.updateShedding(now)
+	gateway := udp4Frame("192.0.2.1", "198.51.100.7", 53, 4000, make([]byte, 500))
+	rack.Inject(gateway)
+	pumpAll(e)
+	sameFrames(t, "quarantined MAC", up.Sent(), nil)
+
+	pol := e.Policy()
+	pol.NeverQuarantine = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}
+	e.SetPolicy(&pol)
+	e.updateShedding(now)
+	rack.Inject(gateway)
+	pumpAll(e)
+	sameFrames(t, "protected address behind the quarantined MAC", up.Sent(), [][]byte{gateway})
 }
