@@ -3,11 +3,11 @@
 // headers before it copies them into a port's receive ring.
 //
 // Why: a flooding host sends full-size frames as fast as its CPU allows.
-// Every one of them used to be copied whole into the ring the honest hosts'
-// frames share, and the ring overflowed long before the dataplane could
-// drop them one by one: honest frames were lost with the flood. Cut to
-// Snap bytes, a flood frame takes a twentieth of the ring and of the copy,
-// and still reaches the dataplane, which counts it and charges it to its
+// Copied whole into the ring the honest hosts' frames share, they overflow
+// it long before the dataplane can drop them one by one, and honest frames
+// are lost with the flood. Cut to Snap bytes, a full-size flood frame takes
+// about a tenth of the ring and of the copy, and still reaches the
+// dataplane, which counts it and charges it to its
 // source as POLICY.md Q1 requires ("dropped at the first step … and
 // counted"). A frame the filter cut is never forwarded.
 //
