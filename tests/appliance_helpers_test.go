@@ -239,6 +239,23 @@ func parsePing(out string) (pingLoss, error) {
 	return p, nil
 }
 
+// pingGap waits up to wait for a ping run every 100 ms to finish and returns
+// about how long traffic stopped (100 ms per lost reply), after logging the
+// counts.
+func pingGap(t *testing.T, pinger *lab.Proc, wait time.Duration) time.Duration {
+	t.Helper()
+	if err := pinger.Wait(wait); err != nil && !strings.Contains(pinger.Output(), "received") {
+		t.Fatalf("ping: %v\n%s", err, pinger.Output())
+	}
+	loss, err := parsePing(pinger.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gap := time.Duration(loss.Sent-loss.Received) * 100 * time.Millisecond
+	t.Logf("ping every 100 ms across the kill and the return: %d sent, %d received: about %v without traffic", loss.Sent, loss.Received, gap)
+	return gap
+}
+
 func writeTempFile(t *testing.T, name, text string) string {
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,28 +96,8 @@ type browserTab struct {
 	t      *testing.T
 	ctx    context.Context
 	base   string
-	output *lockedBuffer
+	output *lab.SyncBuffer
 }
-
-// lockedBuffer collects the browser's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*lockedBuffer)(nil)
 
 // startBrowser starts Chromium inside namespace ns (through `ip netns exec`,
 // talking to chromedp over the DevTools pipe, which needs no socket and so
@@ -131,7 +110,7 @@ func startBrowser(t *testing.T, ns, base string) *browserTab {
 		t.Skip("needs ip: not found on PATH")
 	}
 	profile := t.TempDir()
-	out := &lockedBuffer{}
+	out := &lab.SyncBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

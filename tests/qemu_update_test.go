@@ -228,23 +228,32 @@ func TestQemuUpdate(t *testing.T) {
 		return
 	}
 
+	// pushAndFallBack pushes a bundle whose version must fail after it is
+	// installed and waits until the box runs v2 again and reports the
+	// failure; it returns that status and the push command's output.
+	pushAndFallBack := func(version int64, what, bundle string) (updateStatus, string) {
+		t.Helper()
+		start := time.Now()
+		out, err := pushBundle(ctx, push, box, pwFile, bundle)
+		t.Logf("rackwall-update v%d (%s):\n%s", version, what, out)
+		if err == nil {
+			t.Fatalf("push of v%d (%s) exited 0", version, what)
+		}
+		ui.login(password)
+		st := ui.waitStatus(3*time.Minute, fmt.Sprintf("fallback from v%d", version), func(s updateStatus) bool {
+			return s.RunningVersion == 2 && s.Last != nil && s.Last.Version == version && s.Last.Result == "failed"
+		}, serialTail(vm, 60))
+		t.Logf("v%d fell back to v2 in %.1fs: %s", version, time.Since(start).Seconds(), st.Last.Reason)
+		return st, out
+	}
+
 	// v3: the appliance never gets its dataplane up; the health check fails.
 	v3 := slotParts(t, board, 3, keys, "--dataplane=/user/no-such-dataplane")
 	sick := writeBundle(t, filepath.Join(work, "v3.bundle"), keys.priv, board.Name, 3, v3.Kernel, v3.EntryTemplate, v3.Root)
-	start = time.Now()
-	out, err = pushBundle(ctx, push, box, pwFile, sick)
-	t.Logf("rackwall-update v3 (unhealthy):\n%s", out)
-	if err == nil {
-		t.Fatal("push of the unhealthy v3 exited 0")
-	}
-	ui.login(password)
-	st = ui.waitStatus(3*time.Minute, "fallback from v3", func(s updateStatus) bool {
-		return s.RunningVersion == 2 && s.Last != nil && s.Last.Version == 3 && s.Last.Result == "failed"
-	}, serialTail(vm, 60))
+	st, out = pushAndFallBack(3, "unhealthy", sick)
 	if !strings.Contains(st.Last.Reason, "health check") || !strings.Contains(out, "health check") {
 		t.Errorf("v3 reason %q / push output does not say why", st.Last.Reason)
 	}
-	t.Logf("v3 fell back to v2 in %.1fs: %s", time.Since(start).Seconds(), st.Last.Reason)
 
 	// v4: the kernel panics (init= names nothing; panic=10 reboots).
 	tmpl, err := image.SlotEntryTemplate(board, "4", "init=/no-such-init")
@@ -252,23 +261,13 @@ func TestQemuUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	panicky := writeBundle(t, filepath.Join(work, "v4.bundle"), keys.priv, board.Name, 4, v2.Kernel, tmpl, v2.Root)
-	start = time.Now()
-	out, err = pushBundle(ctx, push, box, pwFile, panicky)
-	t.Logf("rackwall-update v4 (kernel panic):\n%s", out)
-	if err == nil {
-		t.Fatal("push of the panicking v4 exited 0")
-	}
-	ui.login(password)
-	st = ui.waitStatus(3*time.Minute, "fallback from v4", func(s updateStatus) bool {
-		return s.RunningVersion == 2 && s.Last != nil && s.Last.Version == 4 && s.Last.Result == "failed"
-	}, serialTail(vm, 60))
+	st, _ = pushAndFallBack(4, "kernel panic", panicky)
 	if !strings.Contains(st.Last.Reason, "never passed its trial boot") {
 		t.Errorf("v4 reason %q", st.Last.Reason)
 	}
 	if serial, _ := os.ReadFile(vm.SerialLog); !strings.Contains(string(serial), "Kernel panic") {
 		t.Error("the serial console shows no kernel panic")
 	}
-	t.Logf("v4 fell back to v2 in %.1fs: %s", time.Since(start).Seconds(), st.Last.Reason)
 }
 
 // waitDown waits until the box stops answering.

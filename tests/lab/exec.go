@@ -100,7 +100,7 @@ func nsLabel(ns string) string {
 type Proc struct {
 	Name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 	once sync.Once
@@ -114,7 +114,7 @@ type Proc struct {
 // (Output) and it is killed when the lab closes, or by Stop.
 func (l *Lab) Start(ns string, args ...string) (*Proc, error) {
 	cmd := command(nil, ns, args...)
-	buf := &syncBuffer{}
+	buf := &SyncBuffer{}
 	var logFile *os.File
 	if l.persistent {
 		// A pipe would break when this program exits; a file does not.
@@ -219,22 +219,23 @@ func (p *Proc) Stop() {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process writing while a test
+// reads (a child process's output, a browser's log).
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*SyncBuffer)(nil)
