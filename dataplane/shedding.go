@@ -54,7 +54,8 @@ func (e *Engine) watchQuarantines() {
 
 // updateShedding compiles the quarantined sources into each port's socket
 // filter (see package shed), the busiest sources first since a program
-// holds a bounded number. Unchanged lists are not reinstalled.
+// holds a bounded number. Programs that would match what they already
+// match are not reinstalled.
 func (e *Engine) updateShedding(now time.Time) {
 	entries := e.quar.Quarantined(now)
 	slices.SortFunc(entries, func(a, b quarantine.Entry) int {
@@ -65,7 +66,7 @@ func (e *Engine) updateShedding(now time.Time) {
 		keys[i] = en.Key
 	}
 	protect := e.quar.NeverQuarantine()
-	if slices.Equal(keys, e.shed.keys) && slices.Equal(protect, e.shed.protect) {
+	if slices.Equal(protect, e.shed.protect) && e.sameSources(keys) {
 		return
 	}
 	full := false
@@ -87,4 +88,29 @@ func (e *Engine) updateShedding(now time.Time) {
 		fp.SetFilter(prog, shed.Snap)
 	}
 	e.shed.keys, e.shed.protect, e.shed.full = keys, protect, full
+}
+
+// sameSources reports whether the programs in force already match keys:
+// the same sources in any order while the programs hold them all, and in
+// the same order once they cannot (the order then decides which are in).
+// Activity reorders the list from tick to tick; that alone is no reason to
+// reinstall a filter.
+func (e *Engine) sameSources(keys []source.Key) bool {
+	old := e.shed.keys
+	if len(keys) != len(old) {
+		return false
+	}
+	if e.shed.full {
+		return slices.Equal(keys, old)
+	}
+	in := make(map[source.Key]bool, len(old))
+	for _, k := range old {
+		in[k] = true
+	}
+	for _, k := range keys {
+		if !in[k] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,9 +1,13 @@
 package dataplane
 
 import (
+	"io"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/net/bpf"
 
 	"github.com/rackwall/rackwall/dataplane/reason"
 	"github.com/rackwall/rackwall/dataplane/source"
@@ -81,4 +85,52 @@ func TestPolicyReloadRebuildsKernelFilter(t *testing.T) {
 	rack.Inject(gateway)
 	pumpAll(e)
 	sameFrames(t, "protected address behind the quarantined MAC", up.Sent(), [][]byte{gateway})
+}
+
+// countingPort counts the socket filters installed on it.
+type countingPort struct {
+	*MemPort
+	installs int
+}
+
+func (c *countingPort) SetFilter(prog []bpf.RawInstruction, cut int) {
+	c.installs++
+	c.MemPort.SetFilter(prog, cut)
+}
+
+// Quarantined sources trading places in activity do not reinstall the
+// filters; a new source does.
+func TestKernelFilterNotReinstalledForReordering(t *testing.T) {
+	up, rack := &countingPort{MemPort: NewMemPort("uplink0")}, &countingPort{MemPort: NewMemPort("rack0")}
+	e, err := New(Config{UplinkPort: up, RackPort: rack, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a, b := source.FromAddr(netip.MustParseAddr("198.51.100.1")), source.FromAddr(netip.MustParseAddr("198.51.100.2"))
+	for _, k := range []source.Key{a, b} {
+		if err := e.Quarantine().Quarantine(k, time.Minute, "test", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	charge := func(k source.Key, n int) {
+		keys := [source.MaxKeys]source.Key{k}
+		for range n {
+			e.Quarantine().Charge(keys, 1, reason.Quarantined, now)
+		}
+	}
+	charge(a, 5)
+	e.updateShedding(now)
+	charge(b, 10) // b is now the busier one
+	e.updateShedding(now)
+	if up.installs != 1 || rack.installs != 1 {
+		t.Fatalf("filters installed %d and %d times, want once each", up.installs, rack.installs)
+	}
+	if err := e.Quarantine().Quarantine(source.FromAddr(netip.MustParseAddr("198.51.100.3")), time.Minute, "test", now); err != nil {
+		t.Fatal(err)
+	}
+	e.updateShedding(now)
+	if up.installs != 2 || rack.installs != 2 {
+		t.Fatalf("a new source: filters installed %d and %d times, want twice each", up.installs, rack.installs)
+	}
 }
