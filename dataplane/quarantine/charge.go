@@ -25,7 +25,7 @@ func (t *Table) Blocked(keys [source.MaxKeys]source.Key, n int, now time.Time) b
 	t.mu.Lock()
 	t.tick(ns)
 	for i := 0; i < n && i < source.MaxKeys; i++ {
-		s := t.idx.find(t.slots, keys[i], t.idx.hash(keys[i]))
+		s := t.slotOf(keys[i])
 		if s < 0 || t.slots[s].heapPos < 0 {
 			continue
 		}
@@ -81,7 +81,7 @@ func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, 
 		}
 		var s int32
 		if r == reason.Quarantined {
-			if s = t.idx.find(t.slots, keys[i], t.idx.hash(keys[i])); s < 0 {
+			if s = t.slotOf(keys[i]); s < 0 {
 				continue
 			}
 		} else {
@@ -105,6 +105,9 @@ func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, 
 	t.mu.Unlock()
 	t.deliverEvents()
 }
+
+// slotOf returns the slot of a tracked source, or -1.
+func (t *Table) slotOf(k source.Key) int32 { return t.idx.find(t.slots, k, t.idx.hash(k)) }
 
 // lookupOrAdd returns the slot of k, adding it (and evicting the least
 // recently charged unquarantined source when full) if it is new.

@@ -52,7 +52,7 @@ func (t *Table) Release(k source.Key, by string, now time.Time) error {
 	t.mu.Lock()
 	t.tick(ns)
 	t.expireDue(ns)
-	s := t.idx.find(t.slots, k, t.idx.hash(k))
+	s := t.slotOf(k)
 	if s < 0 || t.slots[s].heapPos < 0 {
 		t.mu.Unlock()
 		return fmt.Errorf("release %s: %w", k, ErrNotQuarantined)

@@ -132,7 +132,7 @@ func (t *Table) Source(k source.Key, now time.Time) (SourceStats, []Event, bool)
 			evs = append(evs, *ev)
 		}
 	}
-	s := t.idx.find(t.slots, k, t.idx.hash(k))
+	s := t.slotOf(k)
 	if s < 0 {
 		return SourceStats{Key: k}, evs, false
 	}
