@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwall/rackwall/appliance"
 	"github.com/rackwall/rackwall/appliance/links"
 )
 
@@ -77,7 +78,7 @@ func TestStaticManagementAddress(t *testing.T) {
 	// resolv.conf is written through gokrazy's link into /tmp.
 	dir := t.TempDir()
 	os.Symlink(filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "etc-resolv.conf"))
-	if err := links.WriteResolvConf(filepath.Join(dir, "etc-resolv.conf"), []netip.Addr{netip.MustParseAddr("192.0.2.53"), netip.MustParseAddr("2001:db8::53")}); err != nil {
+	if err := appliance.WriteResolvConf(filepath.Join(dir, "etc-resolv.conf"), []netip.Addr{netip.MustParseAddr("192.0.2.53"), netip.MustParseAddr("2001:db8::53")}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "resolv.conf"))

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
@@ -121,31 +118,4 @@ func broadcast(p netip.Prefix) net.IP {
 	host := ^uint32(0) >> p.Bits()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
 	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
-
-// WriteResolvConf writes the name servers to path (on the box
-// /etc/resolv.conf, a link into /tmp) atomically.
-func WriteResolvConf(path string, servers []netip.Addr) error {
-	var b strings.Builder
-	b.WriteString("# written by rackwall from the static management settings\n")
-	for _, s := range servers {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	target, err := filepath.EvalSymlinks(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	if t, err := os.Readlink(path); err == nil {
-		// Write through the link (gokrazy points /etc/resolv.conf into
-		// /tmp; /etc is read-only).
-		if !filepath.IsAbs(t) {
-			t = filepath.Join(target, t)
-		}
-		path = t
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/appliance"
-	"github.com/rackwall/rackwall/appliance/links"
 	"github.com/rackwall/rackwall/appliance/supervise"
 	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/dataplane/control"
@@ -254,7 +253,7 @@ func (a *box) addressManagement() {
 	}
 	a.log.Info("management port addressed statically", "port", a.f.mgmt, "address", st.Address, "gateway", st.Gateway)
 	if a.onBox && len(dns) > 0 {
-		if err := links.WriteResolvConf("/etc/resolv.conf", dns); err != nil {
+		if err := appliance.WriteResolvConf("/etc/resolv.conf", dns); err != nil {
 			a.log.Error("name servers not written", "err", err)
 		}
 	}
