@@ -90,29 +90,6 @@ func (c *Conn) SetStatic(name string, s Static) error {
 	return nil
 }
 
-// Addresses lists the addresses of an interface (link-local ones
-// included), for status pages and tests.
-func (c *Conn) Addresses(name string) ([]netip.Prefix, error) {
-	msg, err := c.link(name)
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := c.nl.Address.List()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range addrs {
-		if a.Index != msg.Index || a.Attributes == nil {
-			continue
-		}
-		if ip, ok := netip.AddrFromSlice(a.Attributes.Address); ok {
-			out = append(out, netip.PrefixFrom(ip.Unmap(), int(a.PrefixLength)))
-		}
-	}
-	return out, nil
-}
-
 func broadcast(p netip.Prefix) net.IP {
 	b := p.Masked().Addr().As4()
 	host := ^uint32(0) >> p.Bits()
