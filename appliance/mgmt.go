@@ -39,11 +39,8 @@ func PeekSettings(dir string) Settings {
 	if r, err := s.readRevision(filepath.Join(dir, currentFile)); err == nil {
 		return r.Config.Settings
 	}
-	infos := s.revisionFiles()
-	for i := len(infos) - 1; i >= 0; i-- {
-		if r, err := s.readRevision(s.revisionPath(infos[i])); err == nil {
-			return r.Config.Settings
-		}
+	if r, ok, _ := s.newestValidRevision(); ok {
+		return r.Config.Settings
 	}
 	return DefaultConfig().Settings
 }

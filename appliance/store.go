@@ -115,20 +115,15 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
 	}
 	if !loaded {
 		// Fall back to the newest revision that still loads and validates.
-		infos := s.revisionFiles()
-		for i := len(infos) - 1; i >= 0; i-- {
-			r, rerr := s.readRevision(s.revisionPath(infos[i]))
-			if rerr != nil {
-				warn("revision %d is unusable: %v", infos[i], rerr)
-				continue
-			}
-			cur, loaded = r, true
+		var unusable []string
+		cur, loaded, unusable = s.newestValidRevision()
+		warnings = append(warnings, unusable...)
+		if loaded {
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				warn("using the last good revision %d (%s)", r.N, r.Summary)
+				warn("using the last good revision %d (%s)", cur.N, cur.Summary)
 			} else {
-				warn("config %s is missing; using revision %d", currentFile, r.N)
+				warn("config %s is missing; using revision %d", currentFile, cur.N)
 			}
-			break
 		}
 		if !loaded {
 			cur = Revision{N: maxN + 1, Author: "system", Time: s.now().UTC(), Summary: "initial configuration", Config: def()}
@@ -151,6 +146,22 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
 		warn("%s", w)
 	}
 	return s, warnings, nil
+}
+
+// newestValidRevision returns the newest revision file that loads and
+// validates, if any, and a line for each newer one that does not.
+func (s *Store) newestValidRevision() (Revision, bool, []string) {
+	var unusable []string
+	infos := s.revisionFiles()
+	for i := len(infos) - 1; i >= 0; i-- {
+		r, err := s.readRevision(s.revisionPath(infos[i]))
+		if err != nil {
+			unusable = append(unusable, fmt.Sprintf("revision %d is unusable: %v", infos[i], err))
+			continue
+		}
+		return r, true, unusable
+	}
+	return Revision{}, false, unusable
 }
 
 // persist writes r as a revision file (unless it is already one) and as the
