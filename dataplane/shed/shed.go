@@ -70,8 +70,8 @@ const (
 // prefixes are too many to check in one program, MAC keys are left out
 // rather than risk cutting a protected host.
 //
-// With no keys the program accepts everything, which is the same as no
-// filter.
+// With nothing to match on the port it returns no program: the port runs
+// without a filter.
 func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.RawInstruction, used int, err error) {
 	var v4, v6, mac [][]byte
 	var prot4, prot6 []netip.Prefix
@@ -90,18 +90,19 @@ func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.R
 		macs = false
 	}
 	for _, k := range keys {
-		var cost int
+		var cost, n int
+		var list *[][]byte
 		switch k.Kind {
 		case source.KindIPv4:
-			cost = 2 * 2 // two compares, at two offsets
+			cost, n, list = 2*2, 4, &v4 // two compares, at two offsets
 		case source.KindIPv6:
-			cost = 2 * 5
+			cost, n, list = 2*5, 8, &v6
 		case source.KindMAC:
 			if !macs {
 				used++ // not matched on this port, but not left out
 				continue
 			}
-			cost = 5
+			cost, n, list = 5, 6, &mac
 		default:
 			used++
 			continue
@@ -112,14 +113,7 @@ func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.R
 		size += cost
 		used++
 		b := k.Bytes()
-		switch k.Kind {
-		case source.KindIPv4:
-			v4 = append(v4, b[:4])
-		case source.KindIPv6:
-			v6 = append(v6, b[:8])
-		case source.KindMAC:
-			mac = append(mac, b[:6])
-		}
+		*list = append(*list, b[:n])
 	}
 	if len(v4)+len(v6)+len(mac) == 0 {
 		return nil, used, nil
@@ -129,9 +123,7 @@ func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.R
 	// the length checked before it, since an out-of-bounds load would make
 	// the kernel drop the frame silently.
 	var a asm
-	a.emit(bpf.LoadExtension{Num: bpf.ExtLen})
-	a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: ethHeader, SkipTrue: 1})
-	a.emit(bpf.RetConstant{Val: accept})
+	a.lengthAtLeast(ethHeader)
 	a.emit(bpf.LoadAbsolute{Off: offEthType, Size: 2})
 	for _, tag := range []uint32{etherVLAN, etherQinQ, etherQinQ91} {
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: tag, SkipFalse: 1})
@@ -139,9 +131,7 @@ func Program(keys []source.Key, macs bool, protect []netip.Prefix) (prog []bpf.R
 	}
 	a.addresses(0, v4, v6, prot4, prot6)
 	a.label("tagged")
-	a.emit(bpf.LoadExtension{Num: bpf.ExtLen})
-	a.emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: ethHeader + vlanTagLen, SkipTrue: 1})
-	a.emit(bpf.RetConstant{Val: accept})
+	a.lengthAtLeast(ethHeader + vlanTagLen)
 	a.emit(bpf.LoadAbsolute{Off: offEthType + vlanTagLen, Size: 2})
 	a.addresses(vlanTagLen, v4, v6, prot4, prot6)
 
