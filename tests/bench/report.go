@@ -60,18 +60,17 @@ func (r *report) print(w io.Writer, o options, started time.Time) {
 		row("UDP 64-byte frames lost", func(c column) string { return fmt.Sprintf("%.2f %%", c.udpLoss) }, nil)
 		row("UDP 64-byte frames delivered", func(c column) string { return fmt.Sprintf("%.0f pps", c.udpGotPS) },
 			func(c column) float64 { return c.udpGotPS })
-		row("  lost in the box's RX rings", func(c column) string {
-			if !c.hasBoxCounters {
-				return "-"
+		// The kernel bridge has no such counters.
+		boxCount := func(v func(column) float64) func(column) string {
+			return func(c column) string {
+				if !c.hasBoxCounters {
+					return "-"
+				}
+				return fmt.Sprintf("%.0f", v(c))
 			}
-			return fmt.Sprintf("%.0f", c.lostRing)
-		}, nil)
-		row("  lost in the box's TX path", func(c column) string {
-			if !c.hasBoxCounters {
-				return "-"
-			}
-			return fmt.Sprintf("%.0f", c.lostTx)
-		}, nil)
+		}
+		row("  lost in the box's RX rings", boxCount(func(c column) float64 { return c.lostRing }), nil)
+		row("  lost in the box's TX path", boxCount(func(c column) float64 { return c.lostTx }), nil)
 		row("  lost in s1's socket buffer", func(c column) string { return fmt.Sprintf("%.0f", c.lostRcvbuf) }, nil)
 		row("dataplane peak RSS", func(c column) string {
 			if c.rss == 0 {
