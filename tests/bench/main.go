@@ -4,7 +4,7 @@
 // (kernel bridge with nftables conntrack versus rackwall). It needs root and
 // the lab's tools; run it as `go run ./tests/bench` from the repository.
 //
-//	go run ./tests/bench [-rules FILE] [-flood=false] [-t 10s] [-phase 12s]
+//	go run ./tests/bench [-rules FILE] [-flood=false] [-rounds 3] [-t 6s] [-phase 12s]
 //	go run ./tests/bench -gen-rules 1000 > tests/testdata/rules-1000.rules
 package main
 
@@ -23,6 +23,7 @@ import (
 
 type options struct {
 	rules      string
+	rounds     int
 	flood      bool
 	duration   time.Duration
 	phase      time.Duration
@@ -39,7 +40,8 @@ func main() {
 	genRules := flag.Int("gen-rules", 0, "print a rules file of N rules and exit")
 	flag.StringVar(&o.rules, "rules", "", "rules file loaded into rackwall for an extra column")
 	flag.BoolVar(&o.flood, "flood", true, "run the flood scenario")
-	flag.DurationVar(&o.duration, "t", 10*time.Second, "length of each throughput run")
+	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds; each measures every box once and the report gives medians")
+	flag.DurationVar(&o.duration, "t", 6*time.Second, "length of each throughput run")
 	flag.DurationVar(&o.phase, "phase", 12*time.Second, "length of each flood phase (baseline, flood)")
 	flag.StringVar(&o.udpRate, "flood-udp-rate", "20M", "rate of the legitimate fragmented UDP in the flood scenario")
 	flag.StringVar(&o.tcpRate, "flood-tcp-rate", "200M", "cap of the TCP stream in the flood scenario (0 = unbounded)")
@@ -49,6 +51,10 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "log every lab command to stderr")
 	flag.Parse()
 
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+		os.Exit(2)
+	}
 	if *genRules > 0 {
 		fmt.Print(generateRules(*genRules))
 		return
@@ -133,13 +139,14 @@ func lookPath(tool string) (string, error) {
 
 // column is one box's throughput numbers.
 type column struct {
-	name     string
-	tcp1     float64 // bits/s, one stream
-	tcp2     float64 // bits/s, two streams
-	udpPPS   float64 // 64-byte frames offered per second
-	udpLoss  float64 // percent
-	udpGotPS float64 // frames delivered per second
-	rss      int64
+	name       string
+	tcp1       float64 // bits/s, one stream
+	cpuPerGbit float64 // host CPU seconds per Gbit of the one-stream run
+	tcp2       float64 // bits/s, two streams
+	udpPPS     float64 // 64-byte frames offered per second
+	udpLoss    float64 // percent
+	udpGotPS   float64 // frames delivered per second
+	rss        int64
 	// Where the 64-byte frames were lost: the box's receive rings, its
 	// transmit path, and the receiving host's UDP socket buffer.
 	lostRing, lostTx, lostRcvbuf float64
@@ -147,8 +154,8 @@ type column struct {
 }
 
 type report struct {
-	cols        []column
-	offeredPPS  float64
+	rounds      [][]column // per round, the boxes in order
+	cols        []column   // per box, the median over the rounds
 	kernelFlood lab.FloodResult
 	rwFlood     lab.FloodResult
 	flooded     bool
@@ -163,15 +170,35 @@ func throughput(l *lab.Lab, bin string, o options, rep *report) error {
 	if _, err := l.IperfServer(l.Server(1), 5201); err != nil {
 		return err
 	}
+	for i := range o.rounds {
+		progress("throughput round %d of %d", i+1, o.rounds)
+		cols, err := throughputRound(l, bin, o)
+		if err != nil {
+			return err
+		}
+		rep.rounds = append(rep.rounds, cols)
+	}
+	rep.cols = medianColumns(rep.rounds)
+	return nil
+}
+
+// throughputRound measures every box once: the kernel bridge first, then
+// rackwall (and rackwall+rules), which are offered the 64-byte UDP rate the
+// kernel bridge carried in this same round.
+func throughputRound(l *lab.Lab, bin string, o options) ([]column, error) {
 	secs := fmt.Sprint(int(o.duration.Seconds()))
 	measure := func(name string, dp *lab.Dataplane, rate string) (column, error) {
 		c := column{name: name}
 		progress("%s: TCP, one stream, %ss", name, secs)
+		cpu0 := hostBusyCPU()
 		r, err := l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", secs)
 		if err != nil {
 			return c, err
 		}
 		c.tcp1 = r.Received
+		if gbit := float64(r.BytesReceived) * 8 / 1e9; gbit > 0 {
+			c.cpuPerGbit = (hostBusyCPU() - cpu0) / gbit
+		}
 		progress("%s: TCP, two streams, %ss", name, secs)
 		if r, err = l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", secs, "-P", "2"); err != nil {
 			return c, err
@@ -196,19 +223,18 @@ func throughput(l *lab.Lab, bin string, o options, rep *report) error {
 	}
 
 	if err := l.UseKernelBridge(); err != nil {
-		return err
+		return nil, err
 	}
 	k, err := measure("kernel bridge", nil, "0")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rep.cols = append(rep.cols, k)
+	cols := []column{k}
 	// Offer rackwall what the kernel bridge carried, in iperf3's terms
 	// (payload bits per second).
-	rep.offeredPPS = k.udpGotPS
 	rate := fmt.Sprintf("%.0f", k.udpGotPS*udpPayload*8)
 	if err := l.ResetBox(); err != nil {
-		return err
+		return nil, err
 	}
 	runDataplane := func(name string, args ...string) error {
 		dp, err := l.StartDataplane(bin, args...)
@@ -219,19 +245,45 @@ func throughput(l *lab.Lab, bin string, o options, rep *report) error {
 		if err != nil {
 			return fmt.Errorf("%w\ndataplane output:\n%s", err, dp.Output())
 		}
-		rep.cols = append(rep.cols, c)
+		cols = append(cols, c)
 		return l.ResetBox()
 	}
 	if err := runDataplane("rackwall"); err != nil {
-		return err
+		return nil, err
 	}
 	if o.rules != "" {
 		if err := runDataplane("rackwall+rules", "--rules", o.rules); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return cols, nil
 }
+
+// hostBusyCPU is the CPU time, in seconds over all CPUs, the host has spent
+// on anything but idling, waiting for I/O or being stolen by a hypervisor.
+// The lab's namespaces share the host's CPUs, so the difference across a
+// run is what the client, the box and the servers cost together.
+func hostBusyCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks float64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		v, _ := strconv.ParseFloat(f[i], 64)
+		ticks += v
+	}
+	return ticks / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat; 100 on every Linux ABI
+// this runs on.
+const clockTicks = 100
 
 // boxLosses reads the dataplane's receive-ring and transmit drop totals
 // (zero for the kernel bridge, which has no such counters).

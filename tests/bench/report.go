@@ -23,10 +23,28 @@ func pass(ok bool) string {
 	return "NOT met"
 }
 
+// roundRow prints, under a throughput row, each rackwall column's ratio to
+// the kernel bridge round by round, so the spread behind a median shows.
+func (r *report) roundRow(w io.Writer, label string, v func(column) float64) {
+	fmt.Fprintf(w, "%-34s", label)
+	for range r.cols {
+		fmt.Fprintf(w, " %16s", "")
+	}
+	for b := 1; b < len(r.cols); b++ {
+		var parts []string
+		for _, x := range roundRatios(r.rounds, b, v) {
+			parts = append(parts, fmt.Sprintf("%.2f", x))
+		}
+		fmt.Fprintf(w, " %16s", strings.Join(parts, " "))
+	}
+	fmt.Fprintln(w)
+}
+
 func (r *report) print(w io.Writer, o options, started time.Time) {
 	fmt.Fprintf(w, "rackwall benchmark, %s (took %s)\n", started.UTC().Format("2006-01-02 15:04:05 MST"), time.Since(started).Round(time.Second))
 	fmt.Fprintf(w, "%s\n", hostInfo())
 	fmt.Fprintf(w, "rack lab: veth pairs, offloads off; client -> box -> switch -> s1; each run %s\n", o.duration)
+	fmt.Fprintf(w, "throughput: %d rounds, each measuring every box once in turn; figures are medians over the rounds\n", len(r.rounds))
 	if o.rules != "" {
 		fmt.Fprintf(w, "rules for rackwall+rules: %s\n", o.rules)
 	}
@@ -54,8 +72,14 @@ func (r *report) print(w io.Writer, o options, started time.Time) {
 			}
 			fmt.Fprintln(w)
 		}
-		row("TCP, 1 stream", func(c column) string { return mbps(c.tcp1) }, func(c column) float64 { return c.tcp1 })
-		row("TCP, 2 streams", func(c column) string { return mbps(c.tcp2) }, func(c column) float64 { return c.tcp2 })
+		tcp1 := func(c column) float64 { return c.tcp1 }
+		tcp2 := func(c column) float64 { return c.tcp2 }
+		row("TCP, 1 stream", func(c column) string { return mbps(c.tcp1) }, tcp1)
+		r.roundRow(w, "  ratio in each round", tcp1)
+		row("TCP, 2 streams", func(c column) string { return mbps(c.tcp2) }, tcp2)
+		r.roundRow(w, "  ratio in each round", tcp2)
+		row("host CPU s per Gbit, TCP 1 stream", func(c column) string { return fmt.Sprintf("%.2f", c.cpuPerGbit) },
+			func(c column) float64 { return c.cpuPerGbit })
 		row("UDP 64-byte frames offered", func(c column) string { return fmt.Sprintf("%.0f pps", c.udpPPS) }, nil)
 		row("UDP 64-byte frames lost", func(c column) string { return fmt.Sprintf("%.2f %%", c.udpLoss) }, nil)
 		row("UDP 64-byte frames delivered", func(c column) string { return fmt.Sprintf("%.0f pps", c.udpGotPS) },
@@ -78,7 +102,13 @@ func (r *report) print(w io.Writer, o options, started time.Time) {
 			}
 			return fmt.Sprintf("%.1f MiB", float64(c.rss)/(1<<20))
 		}, nil)
-		fmt.Fprintf(w, "(the kernel bridge gets UDP at -b 0, as fast as one iperf3 sends; rackwall is offered the %.0f pps the kernel delivered)\n", r.offeredPPS)
+		fmt.Fprintln(w, "(the kernel bridge gets UDP at -b 0, as fast as one iperf3 sends; in each round rackwall is offered the pps")
+		fmt.Fprintln(w, " the kernel delivered in that round. Host CPU counts every namespace: client, box and servers share the CPUs.)")
+		for _, c := range r.cols[1:] {
+			fmt.Fprintf(w, "%s goals: TCP >= 0.9x the kernel bridge %s (1 stream %s, 2 streams %s); 64-byte loss <= the kernel bridge's %s\n",
+				c.name, pass(c.tcp1 >= 0.9*k.tcp1 && c.tcp2 >= 0.9*k.tcp2), ratio(c.tcp1, k.tcp1), ratio(c.tcp2, k.tcp2),
+				pass(c.udpLoss <= k.udpLoss))
+		}
 		fmt.Fprintln(w)
 	}
 
