@@ -1,10 +1,13 @@
 // Command bench measures rackwall against the Linux kernel bridge in the
 // rack lab and prints one plain-text report: TCP throughput, 64-byte UDP
 // loss at the rate the kernel bridge carries, and the flood scenario
-// (kernel bridge with nftables conntrack versus rackwall). It needs root and
-// the lab's tools; run it as `go run ./tests/bench` from the repository.
+// (kernel bridge with nftables conntrack versus rackwall). The throughput
+// part also measures ringcopy, which moves frames through the dataplane's
+// rings with no pipeline, so the report shows how much of the gap to the
+// kernel bridge is the I/O and how much the pipeline. It needs root and the
+// lab's tools; run it as `go run ./tests/bench` from the repository.
 //
-//	go run ./tests/bench [-rules FILE] [-flood=false] [-rounds 3] [-t 6s] [-phase 12s]
+//	go run ./tests/bench [-rules FILE] [-flood=false] [-ring-copy=false] [-rounds 3] [-t 6s] [-phase 12s]
 //	go run ./tests/bench -gen-rules 1000 > tests/testdata/rules-1000.rules
 package main
 
@@ -22,17 +25,19 @@ import (
 )
 
 type options struct {
-	rules      string
-	rounds     int
-	flood      bool
-	duration   time.Duration
-	phase      time.Duration
-	udpRate    string
-	tcpRate    string
-	hpingRate  string
-	overlapPPS int
-	dataplane  string
-	verbose    bool
+	rules       string
+	rounds      int
+	flood       bool
+	duration    time.Duration
+	phase       time.Duration
+	udpRate     string
+	tcpRate     string
+	hpingRate   string
+	overlapPPS  int
+	dataplane   string
+	ringCopy    bool
+	ringCopyBin string // built by run when ringCopy is set
+	verbose     bool
 }
 
 func main() {
@@ -48,6 +53,7 @@ func main() {
 	flag.StringVar(&o.hpingRate, "flood-hping", "--flood", "hping3 pacing for the flooders (--flood, or e.g. \"-i u100\")")
 	flag.IntVar(&o.overlapPPS, "flood-overlap-pps", 0, "frames/s of the overlapping-fragment flood (0 = as fast as it goes)")
 	flag.StringVar(&o.dataplane, "dataplane", "", "prebuilt rackwall-dataplane (default: build it)")
+	flag.BoolVar(&o.ringCopy, "ring-copy", true, "also measure ringcopy, the dataplane's rings with no pipeline, as the floor of the I/O")
 	flag.BoolVar(&o.verbose, "v", false, "log every lab command to stderr")
 	flag.Parse()
 
@@ -82,15 +88,21 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	dir, err := os.MkdirTemp("", "rackwall-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	bin := o.dataplane
 	if bin == "" {
-		dir, err := os.MkdirTemp("", "rackwall-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
 		progress("building %s", lab.DataplanePackage)
 		if bin, err = lab.BuildDataplane(dir); err != nil {
+			return err
+		}
+	}
+	if o.ringCopy {
+		progress("building %s", lab.RingCopyPackage)
+		if o.ringCopyBin, err = lab.BuildCommand(dir, lab.RingCopyPackage); err != nil {
 			return err
 		}
 	}
@@ -126,6 +138,10 @@ func run(o options) error {
 	rep.print(os.Stdout, o, started)
 	return nil
 }
+
+// ringCopyName is the floor forwarder's column. It is measured last in each
+// round, after the boxes whose figures the goals are about.
+const ringCopyName = "ring copy"
 
 func lookPath(tool string) (string, error) {
 	for _, dir := range strings.Split(os.Getenv("PATH"), ":") {
@@ -253,6 +269,19 @@ func throughputRound(l *lab.Lab, bin string, o options) ([]column, error) {
 	}
 	if o.rules != "" {
 		if err := runDataplane("rackwall+rules", "--rules", o.rules); err != nil {
+			return nil, err
+		}
+	}
+	if o.ringCopyBin != "" {
+		if _, err := l.StartForwarder(o.ringCopyBin); err != nil {
+			return nil, err
+		}
+		c, err := measure(ringCopyName, nil, rate)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+		if err := l.ResetBox(); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -104,7 +105,14 @@ func (r *report) print(w io.Writer, o options, started time.Time) {
 		}, nil)
 		fmt.Fprintln(w, "(the kernel bridge gets UDP at -b 0, as fast as one iperf3 sends; in each round rackwall is offered the pps")
 		fmt.Fprintln(w, " the kernel delivered in that round. Host CPU counts every namespace: client, box and servers share the CPUs.)")
+		if slices.ContainsFunc(r.cols, func(c column) bool { return c.name == ringCopyName }) {
+			fmt.Fprintln(w, "(ring copy moves frames through the dataplane's own rings and transmit path with no parsing and no policy:")
+			fmt.Fprintln(w, " what any forwarder on these rings costs. It is not a firewall, and has no goals.)")
+		}
 		for _, c := range r.cols[1:] {
+			if c.name == ringCopyName {
+				continue
+			}
 			fmt.Fprintf(w, "%s goals: TCP >= 0.9x the kernel bridge %s (1 stream %s, 2 streams %s); 64-byte loss <= the kernel bridge's %s\n",
 				c.name, pass(c.tcp1 >= 0.9*k.tcp1 && c.tcp2 >= 0.9*k.tcp2), ratio(c.tcp1, k.tcp1), ratio(c.tcp2, k.tcp2),
 				pass(c.udpLoss <= k.udpLoss))

@@ -30,18 +30,49 @@ type Dataplane struct {
 // set to the box's ports (and --metrics, unless args has one), then waits
 // until a ping from the client reaches s1 through it.
 func (l *Lab) StartDataplane(binary string, args ...string) (*Dataplane, error) {
-	if err := l.setMode(ModeDataplane); err != nil {
-		return nil, err
-	}
 	addr := MetricsAddr
 	if i := slices.Index(args, "--metrics"); i >= 0 && i+1 < len(args) {
 		addr = args[i+1]
 	} else {
 		args = append(args, "--metrics", addr)
 	}
+	p, err := l.startBox(binary, args)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dataplane{Proc: p, lab: l, metricsAddr: addr}
+	if err := d.waitReady(20 * time.Second); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%w\ndataplane output:\n%s", err, p.Output())
+	}
+	return d, nil
+}
+
+// StartForwarder runs any other program that forwards between the box's
+// ports as rackwall-dataplane does (the same --uplink and --rack flags, no
+// /metrics), and waits until a ping from the client reaches s1 through it.
+// ResetBox stops it.
+func (l *Lab) StartForwarder(binary string, args ...string) (*Proc, error) {
+	p, err := l.startBox(binary, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.WaitForwarding(20 * time.Second); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%s: %w\noutput:\n%s", filepath.Base(binary), err, p.Output())
+	}
+	return p, nil
+}
+
+// startBox starts binary as the box, with --uplink and --rack set to the
+// box's ports.
+func (l *Lab) startBox(binary string, args []string) (*Proc, error) {
+	if err := l.setMode(ModeDataplane); err != nil {
+		return nil, err
+	}
 	// A host announces itself with MLD reports from :: the moment its link
-	// comes up; :: is a martian source (H2). Let that pass before the box
-	// starts counting, so counters show only what tests send.
+	// comes up; :: is a martian source (H2) the dataplane would count. Let
+	// that pass before the box starts, so counters show only what tests send.
 	time.Sleep(time.Until(l.builtAt.Add(1500 * time.Millisecond)))
 	argv := append([]string{binary, "--uplink", l.UplinkPort, "--rack", l.RackPort}, args...)
 	p, err := l.Start(l.BoxNS, argv...)
@@ -49,12 +80,7 @@ func (l *Lab) StartDataplane(binary string, args ...string) (*Dataplane, error) 
 		return nil, err
 	}
 	p.dataplane = true
-	d := &Dataplane{Proc: p, lab: l, metricsAddr: addr}
-	if err := d.waitReady(20 * time.Second); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("%w\ndataplane output:\n%s", err, p.Output())
-	}
-	return d, nil
+	return p, nil
 }
 
 func (d *Dataplane) waitReady(timeout time.Duration) error {
@@ -149,20 +175,30 @@ var (
 // DataplanePackage is the main package of the dataplane binary.
 const DataplanePackage = "./dataplane/cmd/rackwall-dataplane"
 
+// RingCopyPackage is the benchmark's floor forwarder: the dataplane's rings
+// and transmit path with no pipeline (see tests/bench).
+const RingCopyPackage = "./tests/bench/ringcopy"
+
 // BuildDataplane compiles rackwall-dataplane into dir and returns its path.
 func BuildDataplane(dir string) (string, error) {
+	return BuildCommand(dir, DataplanePackage)
+}
+
+// BuildCommand compiles the main package pkg (relative to the module root)
+// into dir, named after its last element, and returns the binary's path.
+func BuildCommand(dir, pkg string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(root, DataplanePackage)); err != nil {
-		return "", fmt.Errorf("dataplane command %s: %w", DataplanePackage, err)
+	if _, err := os.Stat(filepath.Join(root, pkg)); err != nil {
+		return "", fmt.Errorf("command %s: %w", pkg, err)
 	}
-	out := filepath.Join(dir, "rackwall-dataplane")
-	cmd := exec.Command("go", "build", "-o", out, DataplanePackage)
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", DataplanePackage, err, b)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return out, nil
 }
