@@ -273,12 +273,13 @@ func throughputRound(l *lab.Lab, bin string, o options) ([]column, error) {
 		}
 	}
 	if o.ringCopyBin != "" {
-		if _, err := l.StartForwarder(o.ringCopyBin); err != nil {
+		p, err := l.StartForwarder(o.ringCopyBin)
+		if err != nil {
 			return nil, err
 		}
 		c, err := measure(ringCopyName, nil, rate)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w\nring copy output:\n%s", err, p.Output())
 		}
 		cols = append(cols, c)
 		if err := l.ResetBox(); err != nil {

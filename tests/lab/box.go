@@ -96,7 +96,7 @@ func (l *Lab) ResetBox() error {
 		procs := l.procs
 		l.mu.Unlock()
 		for _, p := range procs {
-			if p.dataplane {
+			if p.forwarder {
 				p.Stop()
 			}
 		}

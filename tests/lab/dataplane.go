@@ -79,7 +79,7 @@ func (l *Lab) startBox(binary string, args []string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.dataplane = true
+	p.forwarder = true
 	return p, nil
 }
 

@@ -104,8 +104,9 @@ type Proc struct {
 	done chan struct{}
 	err  error
 	once sync.Once
-	// dataplane marks the box's dataplane, which ResetBox stops.
-	dataplane bool
+	// forwarder marks the process forwarding as the box (the dataplane or
+	// another forwarder), which ResetBox stops.
+	forwarder bool
 	// logPath holds the output of a persistent process.
 	logPath string
 }
