@@ -1,7 +1,9 @@
 # rackwall — build, test and run the appliance.
 #
-#   make run    build the qemu-amd64 image, boot it in qemu on a small rack lab
-#   make test   every test: unit, fuzz seeds, rack lab, qemu and browser
+#   make run         build the qemu-amd64 image, boot it in qemu on a small rack lab
+#   make test        every test: unit, fuzz seeds, rack lab, qemu and browser
+#   make test-short  the same without the qemu and browser tests (go test -short)
+#   make race        the unit tests of dataplane, appliance and webui under -race
 #
 # Both install the Debian packages they need when run as root, and name the
 # missing ones otherwise.
@@ -18,7 +20,7 @@ export CGO_ENABLED = 0
 
 PROGRAMS = ./dataplane/cmd/rackwall-dataplane ./appliance/cmd/rackwall ./appliance/cmd/rackwall-update
 
-.PHONY: build test unit check bench lab-up lab-down image run generate keys bundle
+.PHONY: build test test-short race unit check bench lab-up lab-down image run generate keys bundle
 
 build:
 	$(GO) build ./...
@@ -32,6 +34,20 @@ test: check
 	 else echo "not root: lab, qemu and browser tests will skip"; fi
 	$(GO) test -count=1 -timeout 30m ./...
 
+# Everything but the qemu and browser tests (they skip under -short): the
+# unit tests and the rack lab, in a few minutes.
+test-short: check
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/host-deps.sh lab image; \
+	 else echo "not root: lab tests will skip"; fi
+	$(GO) test -count=1 -short -timeout 15m ./...
+
+# The race detector needs cgo; only this target turns it on (the image and
+# every other build stay CGO_ENABLED=0).
+RACE_PACKAGES = ./dataplane/... ./appliance/... ./webui/...
+race:
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/host-deps.sh race; fi
+	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 20m $(RACE_PACKAGES)
+
 # Unit tests only (no root needed).
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
@@ -39,9 +55,10 @@ unit:
 check:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 generate:
-	cd webui && $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100 generate
+	cd webui && $(GO) tool templ generate
 
 bench:
 	@scripts/host-deps.sh lab

@@ -4,7 +4,8 @@
 # otherwise the exact packages to install are named and the script fails.
 #
 # Groups: test (unit, lab and qemu tests), lab (the rack lab), run (make run),
-# image (the image builder), browser (the headless UI test).
+# image (the image builder), browser (the headless UI test), race (the race
+# detector: cgo needs a C compiler and the C library headers).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -13,16 +14,24 @@ declare -A pkg_of=(
 	[ping]=iputils-ping [pgrep]=procps [unsquashfs]=squashfs-tools
 	[e2fsck]=e2fsprogs [qemu-system-x86_64]=qemu-system-x86 [chromium]=chromium
 	[sfdisk]=fdisk [fsck.fat]=dosfstools [debugfs]=e2fsprogs [mdir]=mtools
+	[gcc]=gcc
 )
 # Files that are not commands.
 declare -A file_pkg=(
 	[/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
 	[/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi
 	[/usr/lib/python3/dist-packages/scapy/__init__.py]=python3-scapy
+	[/usr/include/stdio.h]=libc6-dev
 )
 
-cmds=() files=()
+# test is the union of the groups the whole suite needs.
+groups=()
 for group in "$@"; do
+	if [ "$group" = test ]; then groups+=(lab image run browser); else groups+=("$group"); fi
+done
+
+cmds=() files=()
+for group in "${groups[@]}"; do
 	case "$group" in
 	lab) cmds+=(ip ethtool iperf3 hping3 tcpdump tcpreplay nft ping pgrep)
 	     files+=(/usr/lib/python3/dist-packages/scapy/__init__.py) ;;
@@ -30,7 +39,7 @@ for group in "$@"; do
 	       files+=(/usr/lib/systemd/boot/efi/systemd-bootx64.efi) ;;
 	run) cmds+=(qemu-system-x86_64) files+=(/usr/share/OVMF/OVMF_CODE_4M.fd) ;;
 	browser) cmds+=(chromium) ;;
-	test) set -- lab image run browser; exec "$0" "$@" ;;
+	race) cmds+=(gcc) files+=(/usr/include/stdio.h) ;;
 	*) echo "host-deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done

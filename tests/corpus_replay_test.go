@@ -16,7 +16,7 @@ import (
 	"github.com/rackwall/rackwall/tests/lab"
 )
 
-// corpusEntry is one capture's expectations (shared/corpus/expected.json).
+// corpusEntry is one capture's expectations (testdata/corpus/expected.json).
 type corpusEntry struct {
 	File    string `json:"file"`
 	Frames  int    `json:"frames"`
@@ -29,8 +29,8 @@ type corpusEntry struct {
 	} `json:"drop"`
 }
 
-// corpusDir finds shared/corpus beside the repository (RACKWALL_CORPUS
-// overrides it).
+// corpusDir is the repository's testdata/corpus (RACKWALL_CORPUS replays
+// another corpus of the same form).
 func corpusDir(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("RACKWALL_CORPUS"); d != "" {
@@ -40,7 +40,7 @@ func corpusDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(root, "..", "shared", "corpus")
+	return filepath.Join(root, "testdata", "corpus")
 }
 
 // loadExpectations reads an expectations file: either expected.json's list
@@ -100,7 +100,7 @@ type corpusPass struct {
 	expectations string // path of the expectations file
 }
 
-// TestCorpusReplay replays every capture of shared/corpus through a fresh
+// TestCorpusReplay replays every capture of testdata/corpus through a fresh
 // dataplane (shipped policy, no rules: the filter passes everything) and
 // compares what leaves the box, byte for byte and as a multiset, with
 // expected.json; drop counters must match the expected rules. The two ends
@@ -112,7 +112,7 @@ type corpusPass struct {
 func TestCorpusReplay(t *testing.T) {
 	dir := corpusDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		t.Skipf("needs the replay corpus: %v", err)
+		t.Fatalf("the replay corpus is part of the repository: %v", err)
 	}
 	if err := lab.Available(); err != nil {
 		t.Skip(err.Error())
@@ -139,8 +139,7 @@ func TestCorpusReplay(t *testing.T) {
 	base := loadExpectations(t, passes[0].expectations, nil)
 	for _, p := range passes {
 		if _, err := os.Stat(p.expectations); err != nil {
-			t.Run(p.name, func(t *testing.T) { t.Skipf("needs %s: %v", p.expectations, err) })
-			continue
+			t.Fatalf("%s pass: %v", p.name, err)
 		}
 		for _, e := range loadExpectations(t, p.expectations, base) {
 			// RACKWALL_CORPUS_ONLY=substring narrows the run while debugging.

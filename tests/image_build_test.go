@@ -66,7 +66,7 @@ func moduleFile(t *testing.T, module, name string) []byte {
 func TestImagePartitionTable(t *testing.T) {
 	skipWithoutSystemdBoot(t)
 	sfdisk := needTool(t, "sfdisk")
-	img := testImage(t, "qemu-amd64")
+	img := qemuImage(t)
 	_, l := layoutOf(t, "qemu-amd64")
 
 	out, err := exec.Command(sfdisk, "--json", img).Output()
@@ -131,24 +131,29 @@ func TestImagePartitionTable(t *testing.T) {
 
 func TestImageBootPartitionUEFI(t *testing.T) {
 	skipWithoutSystemdBoot(t)
-	img := testImage(t, "qemu-amd64")
+	img := qemuImage(t)
 	b, l := layoutOf(t, "qemu-amd64")
 	boot := l.Parts[0]
 
 	if fsck, err := exec.LookPath("fsck.fat"); err == nil {
 		tmp := filepath.Join(t.TempDir(), "boot.fat")
-		os.WriteFile(tmp, readPart(t, img, boot), 0o644)
+		if err := os.WriteFile(tmp, readPart(t, img, boot), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		if out, err := exec.Command(fsck, "-n", tmp).CombinedOutput(); err != nil {
 			t.Errorf("fsck.fat -n: %v\n%s", err, out)
 		}
 	}
 	fs := openFAT(t, img, boot)
-	efi, _ := os.ReadFile(image.DefaultSystemdBoot)
+	efi, err := os.ReadFile(image.DefaultSystemdBoot)
+	if err != nil {
+		t.Fatal(err)
+	}
 	expectFile(t, fs, "/EFI/BOOT/BOOTX64.EFI", efi)
 	expectFile(t, fs, "/a/vmlinuz", moduleFile(t, b.KernelModule, "vmlinuz"))
 	expectFile(t, fs, "/loader/loader.conf", []byte("timeout 0\ndefault rackwall-*\neditor no\n"))
 	expectFile(t, fs, "/loader/entries/rackwall-a.conf", []byte(
-		"title rackwall test-1 (slot A)\nversion test-1\nlinux /a/vmlinuz\n"+
+		"title rackwall 1 (slot A)\nversion 1\nlinux /a/vmlinuz\n"+
 			"options console=tty1 console=ttyS0,115200 root=PARTUUID=60c24cc1-f3f9-427a-8199-2a9d41c70001/PARTNROFF=1 ro init=/gokrazy/init panic=10 oops=panic rootwait pci=nommconf rackwall.slot=a\n"))
 	if entries := fatList(t, img, boot, "/loader/entries"); len(entries) != 1 || entries[0] != "/loader/entries/rackwall-a.conf" {
 		t.Errorf("loader entries %v, want only slot A's (slot B is empty)", entries)
@@ -185,7 +190,7 @@ func expectFile(t *testing.T, fs *fat32.FileSystem, p string, want []byte) {
 
 func TestImageRootFilesystem(t *testing.T) {
 	skipWithoutSystemdBoot(t)
-	img := testImage(t, "qemu-amd64")
+	img := qemuImage(t)
 	b, l := layoutOf(t, "qemu-amd64")
 	raw := readPart(t, img, l.Parts[image.PartRootA-1])
 
@@ -210,7 +215,7 @@ func TestImageRootFilesystem(t *testing.T) {
 	if n := root.Lookup("/etc/hostname"); n == nil || string(n.Data) != "rackwall\n" {
 		t.Error("/etc/hostname")
 	}
-	if n := root.Lookup("/etc/rackwall/update-keys/release.pub"); n == nil || !strings.HasPrefix(string(n.Data), "untrusted comment: test key") {
+	if n := root.Lookup("/etc/rackwall/update-keys/test.pub"); n == nil || !bytes.Equal(n.Data, qemuUpdateKeys(t).pubTxt) {
 		t.Error("update key missing")
 	}
 	if ca, err := os.ReadFile(image.DefaultCABundle); err == nil {
@@ -235,7 +240,7 @@ func TestImageRootFilesystem(t *testing.T) {
 	if err := json.Unmarshal(root.Lookup(image.ManifestPath).Data, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Product != "rackwall" || m.Board != "qemu-amd64" || m.Version != "test-1" || m.BuildTime != "2023-11-14T22:13:20Z" ||
+	if m.Product != "rackwall" || m.Board != "qemu-amd64" || m.Version != "1" || m.BuildTime != "2023-11-14T22:13:20Z" ||
 		!strings.HasPrefix(m.GoVersion, "go1.") || m.Kernel.Path != "github.com/gokrazy/kernel.amd64" || m.Kernel.Version == "" || len(m.Programs) != len(programs) {
 		t.Errorf("manifest %+v", m)
 	}
@@ -253,7 +258,9 @@ func TestImageRootFilesystem(t *testing.T) {
 
 	// unsquashfs, independently.
 	sq := filepath.Join(t.TempDir(), "root.squashfs")
-	os.WriteFile(sq, raw, 0o644)
+	if err := os.WriteFile(sq, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(needTool(t, "unsquashfs"), "-lls", "-n", sq)
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	out, err := cmd.CombinedOutput()
@@ -313,7 +320,9 @@ func TestImageReproducibleWithInitialState(t *testing.T) {
 	_, l := layoutOf(t, "qemu-amd64")
 	perm := l.Parts[image.PartPerm-1]
 	tmp := filepath.Join(dir, "perm.ext4")
-	os.WriteFile(tmp, readPart(t, a, perm), 0o644)
+	if err := os.WriteFile(tmp, readPart(t, a, perm), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(e2fsck, "-fn", tmp).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
 	}

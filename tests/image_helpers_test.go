@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,60 +16,84 @@ import (
 // testEpoch is the SOURCE_DATE_EPOCH of every test image.
 const testEpoch = 1700000000
 
-// imagePrograms returns the board's default programs whose main packages
-// exist in this checkout, logging the ones that do not.
+// imagePrograms returns the board's default programs after checking that
+// each is a main package that builds for the board. A program that does not
+// fails the test: an image without it is not the product, and every test
+// that boots or inspects one would otherwise pass on a box that is missing
+// its appliance or dataplane.
 func imagePrograms(t testing.TB, b boards.Board) []image.Program {
 	t.Helper()
 	root, err := image.FindModuleRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progs []image.Program
-	for _, p := range image.DefaultPrograms(b) {
-		cmd := exec.Command("go", "list", "-f", "{{.Name}}", p.Package)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		if err != nil || strings.TrimSpace(string(out)) != "main" {
-			t.Logf("NOT IN IMAGE: %s (%s is not a main package in this checkout)", p.Path(), p.Package)
-			continue
+	progs := image.DefaultPrograms(b)
+	for _, p := range progs {
+		if err := checkProgramBuilds(root, b, p); err != nil {
+			t.Fatalf("%s cannot go into the image: %v", p.Path(), err)
 		}
-		// Packages others are still writing may not compile yet; the image
-		// tests check the builder, so they leave such a program out, loudly.
-		build := exec.Command("go", "build", "-o", os.DevNull, "-tags", "gokrazy,netgo,osusergo", p.Package)
-		build.Dir = root
-		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+b.GOARCH)
-		if out, err := build.CombinedOutput(); err != nil {
-			first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-			t.Logf("NOT IN IMAGE: %s (%s does not build: %s)", p.Path(), p.Package, first)
-			continue
-		}
-		progs = append(progs, p)
 	}
 	return progs
 }
 
+// checkProgramBuilds says why p is not a main package that builds for b, or
+// returns nil.
+func checkProgramBuilds(root string, b boards.Board, p image.Program) error {
+	cmd := exec.Command("go", "list", "-f", "{{.Name}}", p.Package)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go list %s: %v", p.Package, err)
+	}
+	if name := strings.TrimSpace(string(out)); name != "main" {
+		return fmt.Errorf("%s is package %s, not a main package", p.Package, name)
+	}
+	build := exec.Command("go", "build", "-o", os.DevNull, "-tags", "gokrazy,netgo,osusergo", p.Package)
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+b.GOARCH)
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s does not build for %s: %v\n%s", p.Package, b.GOARCH, err, out)
+	}
+	return nil
+}
+
 var (
 	builtMu sync.Mutex
-	built   = map[string]string{} // board name -> image path, shared by the tests of one run
+	built   = map[string]string{} // image name -> path, shared by the tests of one run
+	failed  = map[string]bool{}   // images whose build failed in this run
 )
 
-// testImage builds (once per test binary run) the image of board into
-// $TMPDIR/rackwall-test-images/<board>.img, shared by the tests of one run
-// and replaced by the next run instead of piling up.
+// testImage builds (once per test binary run) the image of board that the
+// content tests inspect.
 func testImage(t testing.TB, board string) string {
+	t.Helper()
+	return cachedImage(t, board, func(out string) { buildImage(t, board, out, nil) })
+}
+
+// cachedImage returns $TMPDIR/rackwall-test-images/<name>.img, built by
+// build the first time a test of this run asks for it and shared by the
+// tests after; the next run replaces it instead of piling up. A build that
+// failed fails every later test that needs the image, without building it
+// again.
+func cachedImage(t testing.TB, name string, build func(out string)) string {
 	t.Helper()
 	builtMu.Lock()
 	defer builtMu.Unlock()
-	if p, ok := built[board]; ok {
+	if p, ok := built[name]; ok {
 		return p
+	}
+	if failed[name] {
+		t.Fatalf("image %s: its build failed earlier in this run", name)
 	}
 	dir := filepath.Join(os.TempDir(), "rackwall-test-images")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, board+".img")
-	buildImage(t, board, p, nil)
-	built[board] = p
+	p := filepath.Join(dir, name+".img")
+	failed[name] = true // until build returns
+	build(p)
+	delete(failed, name)
+	built[name] = p
 	return p
 }
 

@@ -1,8 +1,13 @@
 // Package filter is the box's stateful firewall: it compiles a
 // rules.RuleSet into lookup structures and tracks connections, and answers
-// pass or drop (with a reason.Reason) for each IP packet.
+// pass or drop (with a reason.Reason) for each IP packet. It enforces the
+// filter rules of docs/POLICY.md: FW1 (the rules and the default policy
+// decide whether a connection may start: reason.FilterBlocked), FW2 (a
+// packet must belong to a tracked connection it fits: reason.ConnInvalid)
+// and FW3 (the connection table and each source's rate of new connections
+// are bounded: reason.ConnTableFull, reason.ConnRateLimited).
 //
-// # Rules and state
+// # Rules and state (FW1, FW2)
 //
 // The rules decide whether a connection may start (quick rules first, then
 // first match; see package rules). Once a packet starts a connection, the
@@ -37,7 +42,7 @@
 // Each state has its own idle timeout (State.Timeout); Expire removes what
 // has timed out.
 //
-// # Bounds
+// # Bounds (FW3)
 //
 // The table holds config.Policy.MaxConnections entries, allocated by New.
 // When it is full, a new connection evicts the oldest idle entry that is not

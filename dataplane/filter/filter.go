@@ -163,7 +163,7 @@ func (f *Filter) trackOrOpen(c *compiled, q *query, k *connKey, srcIsA bool, dir
 	return f.newConn(c, q, k, h, srcIsA, dir, fr, ns, nil)
 }
 
-// stateless judges a packet by the rules alone, creating no state.
+// stateless judges a packet by the rules alone, creating no state (FW1).
 func (f *Filter) stateless(c *compiled, q *query) Verdict {
 	act, rule, log := c.decide(q)
 	v := Verdict{Rule: rule}
@@ -185,7 +185,7 @@ func (f *Filter) newConn(c *compiled, q *query, k *connKey, h uint32, srcIsA boo
 		return v
 	}
 	if seg != nil && !isPureSYN(seg.flags) {
-		// Mid-stream TCP with no connection: a pass rule only opens
+		// FW2. Mid-stream TCP with no connection: a pass rule only opens
 		// connections with a SYN. Under the default pass policy the box is
 		// a wire for what no rule mentions, so connections older than the
 		// box (or its last restart) keep working.
@@ -194,6 +194,7 @@ func (f *Filter) newConn(c *compiled, q *query, k *connKey, h uint32, srcIsA boo
 		}
 		return v
 	}
+	// FW3: the source's rate of new connections, then room in the table.
 	if !f.allowNewConn(fr, dir, ns) {
 		f.rateLimited.Add(1)
 		v.Reason = reason.ConnRateLimited
@@ -251,6 +252,9 @@ func (f *Filter) stillAllowed(c *compiled, e *conn) bool {
 	return true
 }
 
+// trackedTCP judges a segment of a tracked TCP connection: it must come
+// from the side it claims and fit the state machine and windows (FW2), and
+// the connection must still be allowed by the current rules (FW1).
 func (f *Filter) trackedTCP(c *compiled, i int32, srcIsA bool, dir packet.Direction, seg *tcpSegment, ns int64) (Verdict, bool) {
 	e := &f.ct.entries[i]
 	fromOrig := e.fromOrig(srcIsA)
@@ -272,6 +276,8 @@ func (f *Filter) trackedTCP(c *compiled, i int32, srcIsA bool, dir packet.Direct
 	return Verdict{Rule: -1, Tracked: true}, false
 }
 
+// trackedGeneric is trackedTCP for UDP, ICMP echo and other protocols:
+// the right side (FW2) and still allowed (FW1).
 func (f *Filter) trackedGeneric(c *compiled, i int32, srcIsA bool, dir packet.Direction, ns int64) Verdict {
 	e := &f.ct.entries[i]
 	fromOrig := e.fromOrig(srcIsA)

@@ -27,7 +27,7 @@ block in quick from 203.0.113.0/24
 pass out all
 `
 
-func TestFirstMatchDecides(t *testing.T) {
+func TestFW1FirstMatchDecides(t *testing.T) {
 	f := newFilter(t, `
 pass in proto tcp to 10.77.0.21 port 22
 block in proto tcp to 10.77.0.0/24
@@ -44,7 +44,7 @@ pass in all
 
 // Quick rules are checked first; Verdict.Rule and Log come from the rule
 // that decided, named by its index in the file.
-func TestQuickRulesDecideFirst(t *testing.T) {
+func TestFW1QuickRulesDecideFirst(t *testing.T) {
 	f := newFilter(t, `
 pass in proto tcp to 10.77.0.0/24 port 80
 block in proto tcp
@@ -73,7 +73,7 @@ block in log quick proto tcp to 10.77.0.21
 	}
 }
 
-func TestDefaultPolicy(t *testing.T) {
+func TestFW1DefaultPolicy(t *testing.T) {
 	f := New(testPolicy()) // no rules loaded at all
 	expect(t, f, tcp(client, web1, 40000, 23, tcpSYN, 1, 0), packet.In, t0, reason.None)
 	expect(t, f, udp(web1, client, 5000, 53), packet.Out, t0, reason.None)
@@ -111,7 +111,7 @@ func TestIssueRulesBothFamilies(t *testing.T) {
 	expect(t, f, pkt{src: client6, dst: web6, proto: rules.ProtoICMPv6, icmpType: 135}, packet.In, t0, reason.None)
 }
 
-func TestBlockedPortBlockedBothDirections(t *testing.T) {
+func TestFW1BlockedPortBlockedBothDirections(t *testing.T) {
 	f := newFilter(t, "block proto { tcp, udp } to any port 23\npass all\n")
 	expect(t, f, tcp(client, web1, 40000, 23, tcpSYN, 1, 0), packet.In, t0, reason.FilterBlocked)
 	expect(t, f, tcp(web1, client, 40000, 23, tcpSYN, 1, 0), packet.Out, t0, reason.FilterBlocked)
@@ -158,7 +158,7 @@ func TestIPv6Handshake(t *testing.T) {
 	expect(t, f, tcp(web6, client6, 443, 40000, tcpACK, s, c), packet.Out, t0, reason.None)
 }
 
-func TestUnsolicitedReplyDropped(t *testing.T) {
+func TestFW2UnsolicitedReplyDropped(t *testing.T) {
 	f := newFilter(t, issueRules)
 	// A SYN+ACK leaving the rack that answers nothing the box saw: "pass
 	// out all" matches, but a pass rule only opens connections with a SYN.
@@ -174,7 +174,7 @@ func TestUnsolicitedReplyDropped(t *testing.T) {
 	}
 }
 
-func TestBlindInjectionRefused(t *testing.T) {
+func TestFW2BlindInjectionRefused(t *testing.T) {
 	f := newFilter(t, issueRules)
 	c, s := handshake(t, f, client, web1, 40000, 80, packet.In, t0)
 	// Out-of-window data and resets from the uplink side.
@@ -215,7 +215,7 @@ func TestWindowScaling(t *testing.T) {
 	expect(t, f, far, packet.Out, t0, reason.ConnInvalid)
 }
 
-func TestWrongPortIsForged(t *testing.T) {
+func TestFW2WrongPortIsForged(t *testing.T) {
 	f := newFilter(t, "")
 	c, s := handshake(t, f, web1, client, 40000, 443, packet.Out, t0)
 	// The server's reply must come from the uplink; the same bytes arriving
@@ -343,7 +343,7 @@ func TestExpire(t *testing.T) {
 	}
 }
 
-func TestTableBoundsAndEviction(t *testing.T) {
+func TestFW3TableBoundsAndEviction(t *testing.T) {
 	p := testPolicy()
 	p.MaxConnections = 4
 	f := New(p)
@@ -379,7 +379,7 @@ func TestTableBoundsAndEviction(t *testing.T) {
 	}
 }
 
-func TestHalfOpenEvictedBeforeEstablished(t *testing.T) {
+func TestFW3HalfOpenEvictedBeforeEstablished(t *testing.T) {
 	p := testPolicy()
 	p.MaxConnections = 4
 	f := New(p)
@@ -393,7 +393,7 @@ func TestHalfOpenEvictedBeforeEstablished(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
+func TestFW3RateLimit(t *testing.T) {
 	p := testPolicy()
 	p.ConnRate, p.ConnBurst = 10, 5
 	f := New(p)
@@ -417,7 +417,7 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestRateLimitByRackMAC(t *testing.T) {
+func TestFW3RateLimitByRackMAC(t *testing.T) {
 	p := testPolicy()
 	p.ConnRate, p.ConnBurst = 10, 3
 	f := New(p)

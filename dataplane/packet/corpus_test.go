@@ -1,8 +1,9 @@
 package packet
 
 import (
+	"crypto/sha256"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,12 +16,13 @@ import (
 	"github.com/rackwall/rackwall/dataplane/reason"
 )
 
-// The shared replay corpus: real captures with the expected verdict of
-// every frame (see its MANIFEST.md).
-const corpusDir = "../../../shared/corpus"
+// The replay corpus: real captures with the expected verdict of every frame
+// (see its MANIFEST.md).
+const corpusDir = "../../testdata/corpus"
 
 type corpusEntry struct {
 	File    string `json:"file"`
+	SHA256  string `json:"sha256"`
 	Frames  int    `json:"frames"`
 	Forward []int  `json:"forward"`
 	Drop    []struct {
@@ -33,10 +35,9 @@ type corpusEntry struct {
 
 func loadCorpus(t testing.TB) []corpusEntry {
 	t.Helper()
+	// The corpus is part of the repository: a missing file is a broken
+	// checkout, not a reason to skip.
 	raw, err := os.ReadFile(filepath.Join(corpusDir, "expected.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("replay corpus not found at %s", corpusDir)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,29 @@ func readPcap(t testing.TB, name string) [][]byte {
 			t.Fatalf("%s frame %d: %v", name, len(frames)+1, err)
 		}
 		frames = append(frames, data)
+	}
+}
+
+// The corpus is kept byte for byte as it was taken (its README gives the
+// source of every capture); expected.json records each file's SHA-256, and
+// the captures' frame counts are what the expectations number.
+func TestCorpusFilesAreTheRecordedOnes(t *testing.T) {
+	entries := loadCorpus(t)
+	if len(entries) == 0 {
+		t.Fatal("expected.json lists no captures")
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(corpusDir, e.File))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != e.SHA256 {
+			t.Errorf("%s: sha256 %s, expected.json says %s", e.File, got, e.SHA256)
+		}
+		if n := len(readPcap(t, e.File)); n != e.Frames {
+			t.Errorf("%s: %d frames, expected.json says %d", e.File, n, e.Frames)
+		}
 	}
 }
 

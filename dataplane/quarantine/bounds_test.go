@@ -79,9 +79,9 @@ func heapInUse() uint64 {
 	return ms.HeapAlloc
 }
 
-// TestFloodOfRandomSourcesStaysBounded is Q4: a million invented sources,
+// TestQ4FloodOfRandomSourcesStaysBounded is Q4: a million invented sources,
 // many of them violating, cannot grow the table or its memory.
-func TestFloodOfRandomSourcesStaysBounded(t *testing.T) {
+func TestQ4FloodOfRandomSourcesStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: the flood charges a million sources")
 	}

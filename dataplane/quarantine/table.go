@@ -1,4 +1,4 @@
-// Package quarantine is per-source containment (POLICY.md Q1–Q4): every
+// Package quarantine is per-source containment (docs/POLICY.md Q1–Q4): every
 // drop is charged to its sources with its reason, a source whose violations
 // within a sliding window exceed the threshold is quarantined (its frames are
 // then dropped first thing, cheaply), quarantines expire and double for

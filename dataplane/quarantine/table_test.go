@@ -47,7 +47,7 @@ func blocked(tb *Table, k source.Key, now time.Time) bool {
 	return tb.Blocked(keys, n, now)
 }
 
-func TestThresholdCrossing(t *testing.T) {
+func TestQ1ThresholdCrossing(t *testing.T) {
 	p := testPolicy()
 	tb := New(&p)
 	src := ip("192.0.2.7")
@@ -80,7 +80,7 @@ func TestThresholdCrossing(t *testing.T) {
 	}
 }
 
-func TestOnlyViolationsCount(t *testing.T) {
+func TestQ1OnlyViolationsCount(t *testing.T) {
 	p := testPolicy()
 	tb := New(&p)
 	src := ip("192.0.2.7")
@@ -175,7 +175,7 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-func TestRepeatOffendersDoubleUpToTheCap(t *testing.T) {
+func TestQ1RepeatOffendersDoubleUpToTheCap(t *testing.T) {
 	p := testPolicy() // 1m doubling, at most 5m
 	tb := New(&p)
 	src := ip("192.0.2.7")
@@ -198,7 +198,7 @@ func TestRepeatOffendersDoubleUpToTheCap(t *testing.T) {
 	}
 }
 
-func TestNeverQuarantine(t *testing.T) {
+func TestQ2NeverQuarantine(t *testing.T) {
 	p := testPolicy()
 	p.NeverQuarantine = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:0:1::53/128")}
 	tb := New(&p)
@@ -234,7 +234,7 @@ func TestNeverQuarantine(t *testing.T) {
 	}
 }
 
-func TestManualQuarantineAndRelease(t *testing.T) {
+func TestQ3ManualQuarantineAndRelease(t *testing.T) {
 	p := testPolicy()
 	tb := New(&p)
 	src := mac(7)
@@ -278,7 +278,7 @@ func TestManualQuarantineAndRelease(t *testing.T) {
 	}
 }
 
-func TestEvictsLeastRecentlyCharged(t *testing.T) {
+func TestQ4EvictsLeastRecentlyCharged(t *testing.T) {
 	p := testPolicy()
 	p.MaxSources = 64
 	tb := New(&p)
@@ -305,7 +305,7 @@ func TestEvictsLeastRecentlyCharged(t *testing.T) {
 	}
 }
 
-func TestQuarantineCapEvictsSoonestEnding(t *testing.T) {
+func TestQ4QuarantineCapEvictsSoonestEnding(t *testing.T) {
 	p := testPolicy()
 	p.MaxSources = 64 // cap 32
 	tb := New(&p)
@@ -437,7 +437,7 @@ func TestEventLogKeepsTheNewest(t *testing.T) {
 // A quarantined MAC that forges a new IP source in every frame is charged
 // for each frame, but the forged addresses are not tracked: they would
 // evict every honest source's history.
-func TestQuarantinedFramesTrackNoNewSources(t *testing.T) {
+func TestQ1QuarantinedFramesTrackNoNewSources(t *testing.T) {
 	p := testPolicy()
 	tb := New(&p)
 	flooder := mac(0x66)
@@ -469,7 +469,7 @@ func TestQuarantinedFramesTrackNoNewSources(t *testing.T) {
 
 // A protected host's frames pass even when its MAC is quarantined (by its
 // own unprotected traffic or by hand); its other traffic stays blocked.
-func TestNeverQuarantineBeatsAQuarantinedMAC(t *testing.T) {
+func TestQ2NeverQuarantineBeatsAQuarantinedMAC(t *testing.T) {
 	p := testPolicy()
 	p.NeverQuarantine = []netip.Prefix{netip.MustParsePrefix("192.0.2.53/32")}
 	tb := New(&p)

@@ -1,7 +1,8 @@
-// Package qemu boots a rackwall amd64 image in qemu (software emulation,
-// OVMF firmware) the way the development loop and the end-to-end tests
-// need it: a management NIC on qemu's user networking with the UI ports
-// forwarded to localhost, and the two bridge ports on tap devices.
+// Package qemu boots a rackwall amd64 image in qemu (OVMF firmware; KVM
+// where the host offers it, software emulation otherwise) the way the
+// development loop and the end-to-end tests need it: a management NIC on
+// qemu's user networking with the UI ports forwarded to localhost, and the
+// two bridge ports on tap devices.
 package qemu
 
 import (
@@ -56,9 +57,54 @@ func Available() error {
 	return nil
 }
 
+// KVMDevice is the kernel's virtualization device.
+const KVMDevice = "/dev/kvm"
+
+// Accelerators returns qemu's -accel choices for this host, best first:
+// KVM when the CPU has hardware virtualization (vmx or svm) and /dev/kvm
+// opens for reading and writing, then TCG, qemu's software emulation, which
+// qemu falls back to by itself should KVM fail to start. Both conditions
+// matter: /dev/kvm is unusable inside many containers, and some cloud VMs
+// offer a paravirtual /dev/kvm without hardware virtualization whose guests
+// stop with "KVM internal error" in OVMF's first instructions.
+func Accelerators() []string {
+	if !hardwareVirtualization() {
+		return []string{"tcg"}
+	}
+	f, err := os.OpenFile(KVMDevice, os.O_RDWR, 0)
+	if err != nil {
+		return []string{"tcg"}
+	}
+	f.Close()
+	return []string{"kvm", "tcg"}
+}
+
+// hardwareVirtualization reports whether /proc/cpuinfo lists Intel VT-x
+// (vmx) or AMD-V (svm).
+func hardwareVirtualization() bool {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, flags, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) != "flags" {
+			continue
+		}
+		for _, f := range strings.Fields(flags) {
+			if f == "vmx" || f == "svm" {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
 // VM is a running qemu.
 type VM struct {
 	cmd       *exec.Cmd
+	Accel     []string // the -accel choices it was started with, best first
 	SerialLog string
 	Started   time.Time
 	done      chan struct{}
@@ -91,17 +137,21 @@ func Start(o Options) (*VM, error) {
 	for _, f := range o.Forwards {
 		user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 	}
-	args := []string{
-		"-accel", "tcg", // KVM is not available everywhere this runs
+	accel := Accelerators()
+	var args []string
+	for _, a := range accel {
+		args = append(args, "-accel", a)
+	}
+	args = append(args,
 		"-m", fmt.Sprint(o.MemMiB), "-smp", fmt.Sprint(o.CPUs),
-		"-drive", "if=pflash,format=raw,readonly=on,file=" + OVMFCode,
-		"-drive", "if=pflash,format=raw,file=" + vars,
-		"-drive", "file=" + o.Image + ",format=raw",
+		"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
+		"-drive", "if=pflash,format=raw,file="+vars,
+		"-drive", "file="+o.Image+",format=raw",
 		"-device", "i6300esb", "-watchdog-action", "reset",
-		"-nographic", "-monitor", "none", "-serial", "file:" + serial,
+		"-nographic", "-monitor", "none", "-serial", "file:"+serial,
 		// virtio-net: e1000 has come up without a MAC address under load.
 		"-netdev", user, "-device", "virtio-net-pci,netdev=mgmt,mac=02:72:77:00:00:01",
-	}
+	)
 	cmd := exec.Command(Binary)
 	for i, tap := range []*os.File{o.Uplink, o.Rack} {
 		if tap == nil {
@@ -120,7 +170,7 @@ func Start(o Options) (*VM, error) {
 	// stops qemu and tears down what it built, in that order. Should the
 	// caller die first, the kernel sends qemu SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	vm := &VM{cmd: cmd, SerialLog: serial, done: make(chan struct{})}
+	vm := &VM{cmd: cmd, Accel: accel, SerialLog: serial, done: make(chan struct{})}
 	vm.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

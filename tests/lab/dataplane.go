@@ -204,8 +204,8 @@ func BuildCommand(dir, pkg string) (string, error) {
 }
 
 // DataplaneBinary builds the dataplane once per test binary and returns its
-// path. RACKWALL_DATAPLANE names a prebuilt binary instead. If the command
-// does not exist yet the test is skipped; if it fails to build, it fails.
+// path. RACKWALL_DATAPLANE names a prebuilt binary instead. A command that
+// is missing or fails to build fails the test.
 func DataplaneBinary(tb testing.TB) string {
 	tb.Helper()
 	if p := os.Getenv("RACKWALL_DATAPLANE"); p != "" {
@@ -224,7 +224,7 @@ func DataplaneBinary(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, DataplanePackage)); err != nil {
-		tb.Skipf("needs %s: not in this checkout", DataplanePackage)
+		tb.Fatalf("%s is part of the repository: %v", DataplanePackage, err)
 	}
 	dir, err := os.MkdirTemp("", "rackwall-dataplane-")
 	if err != nil {
