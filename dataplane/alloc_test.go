@@ -42,6 +42,30 @@ func TestDropAllocatesNothing(t *testing.T) {
 	}
 }
 
+// Frames to reserved link-local addresses cost nothing either: a control
+// frame passed under L1 and an IP packet to such an address judged by the
+// whole pipeline.
+func TestLinkLocalAllocatesNothing(t *testing.T) {
+	e, up, rack := testEngine(t, nil, nil)
+	stp := stpFrame(macRack)
+	ipToLL := toLinkLocal(udp4Frame("198.51.100.7", "192.0.2.10", 1000, 53, make([]byte, 64)))
+	run := func() {
+		rack.Inject(stp)
+		e.workers[Rack].pump()
+		up.Inject(ipToLL)
+		e.workers[Uplink].pump()
+		up.Discard()
+		rack.Discard()
+	}
+	run()
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Fatalf("%v allocations per link-local frame pair, want 0", n)
+	}
+	if s := e.Counters(); s.Ports[Rack].Forwarded < 1000 || s.Ports[Uplink].Forwarded < 1000 {
+		t.Fatalf("forwarded %d STP and %d IP frames, want 1000 each", s.Ports[Rack].Forwarded, s.Ports[Uplink].Forwarded)
+	}
+}
+
 // BenchmarkForward pushes batches of 64 frames of a UDP flow through the
 // pipeline in both directions; ns/op and allocs/op are per frame.
 func BenchmarkForward(b *testing.B) {

@@ -23,7 +23,11 @@ type portCounters struct {
 	txErrors          atomic.Uint64 // frames the port refused to queue
 	drops             [reason.Count]atomic.Uint64
 	lastForward       atomic.Int64 // unix nanoseconds of the last frame forwarded from this port
-	lastLoop          atomic.Int64 // unix nanoseconds when the loop reading this port last came round
+	// progress is when the loop reading this port last finished a batch
+	// or a wait that found nothing, in nanoseconds since Engine.epoch on
+	// the monotonic clock (0: not yet). Stored once per batch and once per
+	// idle wait.
+	progress atomic.Int64
 }
 
 // PortCounters is one port's totals since the engine started.
@@ -102,11 +106,17 @@ type PortHealth struct {
 	// LastForwarded is when a frame received on this port was last
 	// forwarded (zero if never).
 	LastForwarded time.Time `json:"last_forwarded"`
-	// LastLoop is when the loop serving this port last came round. It
-	// comes round at least every poll interval even on an idle link, so a
-	// stale LastLoop means a stuck loop, where a stale LastForwarded may
-	// only mean a quiet rack.
-	LastLoop time.Time `json:"last_loop"`
+	// LastProgress is when the loop serving this port last finished a
+	// batch of received frames or a wait that found none (zero if it has
+	// not started). A busy loop finishes batches back to back and an idle
+	// one finishes a wait every poll interval, so only a loop that is
+	// stuck lets it grow old, where a stale LastForwarded may only mean a
+	// quiet rack.
+	LastProgress time.Time `json:"last_progress"`
+	// ProgressAge is how long before this report LastProgress was,
+	// measured on the dataplane's monotonic clock: a step of the wall
+	// clock (the first NTP sync after boot) does not age it.
+	ProgressAge time.Duration `json:"progress_age_ns"`
 }
 
 // Health is the engine's liveness at one moment.
@@ -118,13 +128,16 @@ type Health struct {
 // Health reports link state and forwarding activity per port.
 func (e *Engine) Health() Health {
 	h := Health{Running: e.running.Load()}
+	now := time.Now()
 	for i := range e.ports {
 		h.Ports[i] = PortHealth{Name: e.ports[i].Name(), LinkUp: e.ports[i].LinkUp()}
 		if ns := e.counters[i].lastForward.Load(); ns != 0 {
 			h.Ports[i].LastForwarded = time.Unix(0, ns)
 		}
-		if ns := e.counters[i].lastLoop.Load(); ns != 0 {
-			h.Ports[i].LastLoop = time.Unix(0, ns)
+		if p := e.counters[i].progress.Load(); p != 0 {
+			at := e.epoch.Add(time.Duration(p))
+			h.Ports[i].LastProgress = at
+			h.Ports[i].ProgressAge = max(now.Sub(at), 0)
 		}
 	}
 	return h

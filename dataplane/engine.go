@@ -41,6 +41,7 @@ type Config struct {
 // start it with Run.
 type Engine struct {
 	log   *slog.Logger
+	epoch time.Time // when New ran; progress is measured from it (monotonic)
 	ports [2]Port
 	owned bool // the engine opened the ports and closes them
 
@@ -67,7 +68,7 @@ type Engine struct {
 
 // New opens the ports and builds the pipeline.
 func New(cfg Config) (*Engine, error) {
-	e := &Engine{log: cfg.Logger}
+	e := &Engine{log: cfg.Logger, epoch: time.Now()}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

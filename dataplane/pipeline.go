@@ -47,17 +47,31 @@ func (w *worker) init(e *Engine, in uint8, dir packet.Direction) {
 	w.judgeFn = w.judge
 }
 
+// run is the worker's loop. It reports progress (markProgress) after every
+// batch and after every wait that found nothing, never merely for coming
+// round: under a flood the drain below may not return to the wait for as
+// long as the flood lasts, and that loop is as healthy as an idle one. A
+// loop blocked inside a batch or a wait reports nothing, and its progress
+// goes stale.
 func (w *worker) run(ctx context.Context) {
 	in := w.e.ports[w.in]
-	beat := &w.e.counters[w.in].lastLoop
+	w.markProgress(time.Now())
 	for ctx.Err() == nil {
-		beat.Store(time.Now().UnixNano())
-		if in.Wait(pollInterval) {
-			// Drain what is ready in batches before waiting again.
-			for w.pump() == batchFrames && ctx.Err() == nil {
-			}
+		if !in.Wait(pollInterval) {
+			w.markProgress(time.Now())
+			continue
+		}
+		// Drain what is ready in batches before waiting again; each batch
+		// marks its own progress.
+		for w.pump() == batchFrames && ctx.Err() == nil {
 		}
 	}
+}
+
+// markProgress records that the loop finished a batch or an idle wait at t,
+// on the engine's monotonic clock.
+func (w *worker) markProgress(t time.Time) {
+	w.e.counters[w.in].progress.Store(max(int64(t.Sub(w.e.epoch)), 1))
 }
 
 // pump forwards one batch: the pipeline runs under the engine lock, the
@@ -74,6 +88,7 @@ func (w *worker) pump() int {
 	e.ports[w.out].Flush()
 	e.txMu[w.out].Unlock()
 	w.publish()
+	w.markProgress(time.Now())
 	return n
 }
 

@@ -167,7 +167,7 @@ var knobTable = []Knob{
 	},
 	{
 		Name: "pass_link_local", Rule: "L1", Type: TypeBool, Default: "true",
-		Description: "pass link-local control frames (STP, LLDP) unchanged",
+		Description: "pass link-control frames (LLC/STP, LLDP, 802.1X, LACP) to 01:80:c2:00:00:00–0f unchanged; IP, IPv6 and ARP to those addresses are judged like any other frame",
 		getBool:     func(p *Policy) bool { return p.PassLinkLocal },
 		setBool:     func(p *Policy, v bool) { p.PassLinkLocal = v },
 	},

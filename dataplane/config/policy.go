@@ -30,7 +30,9 @@ const (
 type Policy struct {
 	// L2: allowed ethertypes besides IPv4, IPv6, ARP and VLAN tags.
 	ExtraEthertypes []uint16
-	// L1: pass link-local control frames (STP, LLDP) unchanged.
+	// L1: pass link-control frames (LLC/STP, LLDP, 802.1X, slow
+	// protocols) to the reserved link-local addresses unchanged. IP, IPv6
+	// and ARP to those addresses are never covered by it.
 	PassLinkLocal bool
 
 	IPOptions       IPOptions

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rackwall/rackwall/dataplane"
@@ -58,7 +60,8 @@ func NewServer(e *dataplane.Engine, log *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen opens the unix socket at path, replacing a stale socket file left
-// by an earlier run. Only the owner may connect.
+// by an earlier run. Only the owner may connect, from the moment the
+// socket exists.
 func (s *Server) Listen(path string) error {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		if c, err := net.Dial("unix", path); err == nil {
@@ -67,16 +70,28 @@ func (s *Server) Listen(path string) error {
 		}
 		os.Remove(path)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenOwnerOnly(path)
 	if err != nil {
-		return err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return err
 	}
 	s.ln = ln
 	return nil
+}
+
+// umaskMu serializes the umask changes of listenOwnerOnly: the umask
+// belongs to the whole process.
+var umaskMu sync.Mutex
+
+// listenOwnerOnly binds a unix socket that is created with mode 0600. A
+// chmod after the bind would leave a moment in which anybody on the
+// machine could connect and be accepted; with the umask in place during
+// the bind there is no such moment.
+func listenOwnerOnly(path string) (net.Listener, error) {
+	umaskMu.Lock()
+	defer umaskMu.Unlock()
+	old := syscall.Umask(0o177)
+	defer syscall.Umask(old)
+	return net.Listen("unix", path)
 }
 
 // Serve answers requests on the socket opened by Listen until ctx ends.

@@ -32,6 +32,8 @@ func hotFrames(t testing.TB) []hotFrame {
 			fragHdr(layers.IPProtocolICMPv6, 0, true, 77), icmp6Echo(), gopacket.Payload(make([]byte, 1224)))},
 		{"ipv6-frag-later", frameOf(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6Fragment),
 			fragHdr(layers.IPProtocolICMPv6, 1232, false, 77), gopacket.Payload(make([]byte, 600)))},
+		{"tcp4-syn-to-link-local", frameOf(t, ethLL(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcpSYN())},
+		{"lldp-vlan", frameOf(t, ethLL(layers.EthernetTypeDot1Q), dot1q(7, layers.EthernetType(EtherTypeLLDP)), gopacket.Payload(lldpFrame()[14:]))},
 		{"ipv6-atomic-tcp", frameOf(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6Fragment),
 			fragHdr(layers.IPProtocolTCP, 0, false, 78), tcpACK(), gopacket.Payload("GET / HTTP/1.0\r\n\r\n"))},
 	}

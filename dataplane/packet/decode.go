@@ -13,6 +13,11 @@ const (
 	EtherTypeVLAN  uint16 = 0x8100 // 802.1Q customer tag
 	EtherTypeQinQ  uint16 = 0x88a8 // 802.1ad service tag
 	EtherTypeQinQ1 uint16 = 0x9100 // pre-standard service tag still seen on older switches
+
+	// Link-control protocols L1 passes to a reserved link-local address.
+	EtherTypeSlow  uint16 = 0x8809 // slow protocols: LACP, marker, OAM
+	EtherTypeEAPOL uint16 = 0x888e // 802.1X port authentication
+	EtherTypeLLDP  uint16 = 0x88cc // link layer discovery
 )
 
 // IP protocol numbers the decoder knows by name.

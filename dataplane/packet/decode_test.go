@@ -589,24 +589,28 @@ func expect[T comparable](t *testing.T, what string, got, want T) {
 }
 
 func TestDecodeRules(t *testing.T) {
-	var f Frame
 	for _, c := range decodeCases() {
-		t.Run(c.name, func(t *testing.T) {
-			p := defaultPolicy()
-			if c.policy != nil {
-				c.policy(p)
-			}
-			b := c.frame(t)
-			got := f.Decode(b, p)
-			if got != c.want {
-				t.Fatalf("Decode = %v (%s), want %v (%s)", got, got.Rule(), c.want, c.want.Rule())
-			}
-			if c.check != nil {
-				c.check(t, &f)
-			}
-			checkInvariants(t, &f, got)
-		})
+		t.Run(c.name, func(t *testing.T) { runDecodeCase(t, c) })
 	}
+}
+
+// runDecodeCase decodes the case's frame under its policy and checks the
+// verdict, the case's own checks and the invariants.
+func runDecodeCase(t *testing.T, c decodeCase) {
+	t.Helper()
+	p := defaultPolicy()
+	if c.policy != nil {
+		c.policy(p)
+	}
+	var f Frame
+	got := f.Decode(c.frame(t), p)
+	if got != c.want {
+		t.Fatalf("Decode = %v (%s), want %v (%s)", got, got.Rule(), c.want, c.want.Rule())
+	}
+	if c.check != nil {
+		c.check(t, &f)
+	}
+	checkInvariants(t, &f, got)
 }
 
 // checkInvariants holds for every decoded frame, whatever its verdict.

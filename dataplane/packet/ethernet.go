@@ -37,9 +37,12 @@ func (f *Frame) decodeEthernet(p *config.Policy) reason.Reason {
 	}
 	f.L3Off = off + 2
 
-	// L1: link-local control frames (STP, LLDP, LACP, 802.1X …) pass the
-	// bridge unchanged, whatever they carry.
-	if p.PassLinkLocal && IsLinkLocalControl(f.DstMAC) {
+	// L1: link-control frames to a reserved link-local address pass the
+	// bridge unchanged. Only the protocols that live there qualify: an IP,
+	// IPv6 or ARP packet sent to such an address is still an IP packet and
+	// is judged below like any other, so the address cannot be used to
+	// carry traffic past the H, F and T rules and the filter.
+	if p.PassLinkLocal && IsLinkLocalControl(f.DstMAC) && isLinkControlType(typ) {
 		return reason.None
 	}
 
@@ -61,6 +64,13 @@ func (f *Frame) decodeEthernet(p *config.Policy) reason.Reason {
 	return reason.EthertypeBlocked
 }
 
+// isLinkControlType reports whether the type/length field after the tags
+// names a link-control protocol: an 802.3 length (LLC frames: STP BPDUs,
+// and the like), LLDP, 802.1X or the slow protocols.
+func isLinkControlType(typ uint16) bool {
+	return typ < 0x0600 || typ == EtherTypeLLDP || typ == EtherTypeEAPOL || typ == EtherTypeSlow
+}
+
 func isVLANTPID(t uint16) bool {
 	return t == EtherTypeVLAN || t == EtherTypeQinQ || t == EtherTypeQinQ1
 }
@@ -68,7 +78,8 @@ func isVLANTPID(t uint16) bool {
 // IsLinkLocalControl reports whether a destination MAC is one of the IEEE
 // 802.1D reserved addresses 01:80:c2:00:00:00–0f (STP, LACP, 802.1X, LLDP),
 // which a bridge never forwards on its own but which a bump in the wire must
-// pass (L1).
+// pass (L1). The address alone does not make a frame a control frame: L1
+// also asks for a link-control type (isLinkControlType).
 func IsLinkLocalControl(dst [6]byte) bool {
 	return dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 &&
 		dst[3] == 0 && dst[4] == 0 && dst[5]&0xf0 == 0

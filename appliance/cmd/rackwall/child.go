@@ -111,13 +111,19 @@ func (c *child) signal(sig syscall.Signal) (int, error) {
 	return pid, nil
 }
 
-// loopStale is how old a packet loop's heartbeat may be. The loops come
-// round every 100 ms when idle; a batch under load takes far less.
+// loopStale is how long a packet loop may go without progress: without
+// finishing a batch of received frames or, on an idle link, a wait that
+// found nothing. An idle loop finishes a wait every 100 ms and a batch
+// under full load takes far less, so only a loop that is stuck (blocked in
+// the kernel, deadlocked) goes this long. A flood keeps the loop busy, not
+// stuck: killing the dataplane for it would hand the flood to the fail-open
+// bridge.
 const loopStale = 2 * time.Second
 
 // probe passes while the dataplane answers on its control socket and both
-// of its packet loops keep coming round. Idle links forward nothing, so a
-// quiet last-forward time is no sign of trouble; a loop that has stopped is.
+// of its packet loops keep making progress. Idle links forward nothing, so
+// a quiet last-forward time is no sign of trouble; a loop that has stopped
+// is.
 func probe(ctx context.Context, ctl *control.Client) error {
 	st, err := ctl.Status(ctx)
 	if err != nil {
@@ -126,16 +132,19 @@ func probe(ctx context.Context, ctl *control.Client) error {
 	if !st.Health.Running {
 		return errors.New("packet loop not running")
 	}
-	return loopsAlive(st.Health, time.Now())
+	return loopsAlive(st.Health)
 }
 
-func loopsAlive(h dataplane.Health, now time.Time) error {
+// loopsAlive judges each loop by the age of its last progress as the
+// dataplane measured it on its monotonic clock, so a step of the wall clock
+// cannot make a healthy loop look stuck.
+func loopsAlive(h dataplane.Health) error {
 	for _, p := range h.Ports {
-		if p.LastLoop.IsZero() {
+		if p.LastProgress.IsZero() {
 			return fmt.Errorf("packet loop of %s has not started", p.Name)
 		}
-		if age := now.Sub(p.LastLoop); age > loopStale {
-			return fmt.Errorf("packet loop of %s stuck for %v", p.Name, age.Round(time.Millisecond))
+		if p.ProgressAge > loopStale {
+			return fmt.Errorf("packet loop of %s stuck: no progress for %v", p.Name, p.ProgressAge.Round(time.Millisecond))
 		}
 	}
 	return nil
