@@ -53,8 +53,26 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// get returns the live session the request's cookie names, or nil.
+// get returns the live session the request's cookie names, or nil. A
+// request the admin made counts as activity and keeps the session from
+// going idle; one the browser makes on its own (the live event stream)
+// does not, so a dashboard left open still logs out after sessionIdle.
 func (st *sessionStore) get(r *http.Request) *session {
+	return st.lookup(r, !isBackgroundRequest(r))
+}
+
+// peek is get without counting as activity.
+func (st *sessionStore) peek(r *http.Request) *session {
+	return st.lookup(r, false)
+}
+
+// isBackgroundRequest reports requests a page makes by itself rather than
+// on the admin's action: EventSource asks for text/event-stream.
+func isBackgroundRequest(r *http.Request) bool {
+	return r.Header.Get("Accept") == "text/event-stream"
+}
+
+func (st *sessionStore) lookup(r *http.Request, touch bool) *session {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil
@@ -70,7 +88,9 @@ func (st *sessionStore) get(r *http.Request) *session {
 		delete(st.m, s.id)
 		return nil
 	}
-	s.lastSeen = now
+	if touch {
+		s.lastSeen = now
+	}
 	return s
 }
 

@@ -2,10 +2,12 @@ package webui
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,19 +22,23 @@ func TestFirstRunSetsPasswordOnce(t *testing.T) {
 	}
 	rec := c.get("/setup")
 	wantCode(t, rec, http.StatusOK)
-	wantBody(t, rec, "Choose the admin password")
+	wantBody(t, rec, "choose the admin password")
+	wantBody(t, rec, `name="setup_code"`)
+	good := func(pw string) url.Values {
+		return url.Values{"setup_code": {testSetupCode}, "password": {pw}, "password2": {pw}}
+	}
 	// Bad input changes nothing.
 	unchanged(t, h, func() {
-		rec = c.postCSRF("/setup", url.Values{"password": {"short"}, "password2": {"short"}})
+		rec = c.postCSRF("/setup", url.Values{"setup_code": {testSetupCode}, "password": {"short"}, "password2": {"short"}})
 		wantCode(t, rec, http.StatusBadRequest)
 		wantBody(t, rec, "at least 10 characters")
-		rec = c.postCSRF("/setup", url.Values{"password": {"long enough one"}, "password2": {"long enough two"}})
+		rec = c.postCSRF("/setup", url.Values{"setup_code": {testSetupCode}, "password": {"long enough one"}, "password2": {"long enough two"}})
 		wantCode(t, rec, http.StatusBadRequest)
 		wantBody(t, rec, "differ")
-		rec = c.post("/setup", url.Values{"password": {"long enough one"}, "password2": {"long enough one"}})
+		rec = c.post("/setup", good("long enough one"))
 		wantCode(t, rec, http.StatusForbidden)
 	})
-	rec = c.postCSRF("/setup", url.Values{"password": {"long enough one"}, "password2": {"long enough one"}})
+	rec = c.postCSRF("/setup", good("long enough one"))
 	wantCode(t, rec, http.StatusSeeOther)
 	if cost, err := bcrypt.Cost([]byte(h.fb.adminHash)); err != nil || cost < MinBcryptCost {
 		t.Fatalf("stored hash cost %d, %v", cost, err)
@@ -48,8 +54,78 @@ func TestFirstRunSetsPasswordOnce(t *testing.T) {
 	}
 	other.get("/login")
 	unchanged(t, h, func() {
-		rec := other.postCSRF("/setup", url.Values{"password": {"attacker password"}, "password2": {"attacker password"}})
+		rec := other.postCSRF("/setup", good("attacker password"))
 		wantCode(t, rec, http.StatusConflict)
+	})
+}
+
+// Reaching the UI first is not enough to take a fresh box: without the
+// code from the console the password cannot be chosen, however it is
+// guessed, and guesses cost login attempts.
+func TestFirstRunNeedsTheSetupCode(t *testing.T) {
+	h := newHarness(t, false)
+	c := h.newClient()
+	c.get("/setup")
+	unchanged(t, h, func() {
+		for _, code := range []string{"", "7K3M-Q9ZD-2HXA-F0RS", "7K3M-Q9ZD", strings.ToLower(testSetupCode) + "x"} {
+			rec := c.postCSRF("/setup", url.Values{"setup_code": {code}, "password": {"attacker password"}, "password2": {"attacker password"}})
+			wantCode(t, rec, http.StatusUnauthorized)
+			wantBody(t, rec, "Wrong setup code")
+		}
+		// The fifth wrong guess in the window is refused before it is checked.
+		rec := c.postCSRF("/setup", url.Values{"setup_code": {"0000-0000-0000-0000"}, "password": {"attacker password"}, "password2": {"attacker password"}})
+		wantCode(t, rec, http.StatusUnauthorized)
+		rec = c.postCSRF("/setup", url.Values{"setup_code": {testSetupCode}, "password": {"attacker password"}, "password2": {"attacker password"}})
+		wantCode(t, rec, http.StatusTooManyRequests)
+	})
+	if h.fb.adminHash != "" {
+		t.Fatal("a password was set without the setup code")
+	}
+	var failures int
+	for _, e := range h.fb.events {
+		if e.Kind == EventLoginFailure {
+			failures++
+		}
+	}
+	if failures != 5 {
+		t.Fatalf("%d login-failure events for 5 wrong codes", failures)
+	}
+	// The owner, from another address, with the code from the console.
+	owner := h.newClient()
+	owner.ip = "203.0.113.50"
+	owner.get("/setup")
+	wantCode(t, owner.postCSRF("/setup", url.Values{"setup_code": {testSetupCode}, "password": {"the owner's password"}, "password2": {"the owner's password"}}), http.StatusSeeOther)
+	if h.fb.setupCode != "" {
+		t.Fatal("the setup code outlived the first run")
+	}
+}
+
+// Unreadable credentials lock the UI: no first run (which would hand the
+// box to whoever comes first) and no login.
+func TestUnreadableCredentialsLockTheUI(t *testing.T) {
+	h := newHarness(t, false)
+	h.fb.credsLocked = true
+	c := h.newClient()
+	for _, path := range []string{"/setup", "/login"} {
+		rec := c.get(path)
+		wantCode(t, rec, http.StatusServiceUnavailable)
+		wantBody(t, rec, "credentials are unreadable; reset them on the console")
+		if strings.Contains(rec.Body.String(), "<form") {
+			t.Fatalf("%s offers a form while locked", path)
+		}
+	}
+	if rec := c.get("/"); rec.Header().Get("Location") != "/login" {
+		t.Fatalf("dashboard sends to %q, want /login", rec.Header().Get("Location"))
+	}
+	// A form posted with a CSRF token from before the lock gets nowhere.
+	h.fb.credsLocked = false
+	c.get("/setup")
+	h.fb.credsLocked = true
+	unchanged(t, h, func() {
+		rec := c.postCSRF("/setup", url.Values{"setup_code": {testSetupCode}, "password": {"attacker password"}, "password2": {"attacker password"}})
+		wantCode(t, rec, http.StatusServiceUnavailable)
+		rec = c.postCSRF("/login", url.Values{"password": {testPassword}})
+		wantCode(t, rec, http.StatusServiceUnavailable)
 	})
 }
 
@@ -156,17 +232,124 @@ func TestSessionTableIsBounded(t *testing.T) {
 	wantCode(t, keep.get("/"), http.StatusOK)
 }
 
-func TestLoginLimiterIsBounded(t *testing.T) {
+// A full limiter forgets the client it saw least recently; it never turns
+// the owner away because others filled it.
+func TestOwnerLogsInAfterManyAddressesFailed(t *testing.T) {
 	h := newHarness(t, true)
-	for i := 0; i < maxLimiterIPs+10; i++ {
-		h.srv.limiter.allow("10.0." + itoa(i/256) + "." + itoa(i%256))
+	for i := 0; i < 5000; i++ {
+		ip := fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+		for j := 0; j < 5; j++ {
+			if ok, _ := h.srv.limiter.allow(ip); !ok {
+				t.Fatalf("%s refused at its attempt %d", ip, j+1)
+			}
+		}
 	}
-	if len(h.srv.limiter.m) > maxLimiterIPs {
-		t.Fatalf("%d IPs tracked", len(h.srv.limiter.m))
+	if n := h.srv.limiter.len(); n > maxLimiterClients {
+		t.Fatalf("%d clients tracked, at most %d", n, maxLimiterClients)
 	}
-	h.clock.advance(2 * time.Minute)
-	if ok, _ := h.srv.limiter.allow("192.0.2.1"); !ok {
-		t.Fatal("stale entries were not pruned")
+	owner := h.newClient()
+	owner.ip = "192.0.2.200"
+	owner.get("/login")
+	wantCode(t, owner.postCSRF("/login", url.Values{"password": {testPassword}}), http.StatusSeeOther)
+	// The most recent failures are still remembered: eviction took the oldest.
+	if ok, _ := h.srv.limiter.allow("10.0.19.135"); ok { // the 5,000th address
+		t.Fatal("a recent client's failures were forgotten")
+	}
+}
+
+func TestLimiterKeysIPv6By64(t *testing.T) {
+	h := newHarness(t, true)
+	login := func(ip, pw string) int {
+		c := h.newClient()
+		c.get("/login")
+		req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"csrf": {c.csrf}, "password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if c.cookie != nil {
+			req.AddCookie(c.cookie)
+		}
+		req.RemoteAddr = "[" + ip + "]:4000"
+		return h.serve(req).Code
+	}
+	// Five guesses from five addresses of one /64 use up that /64's budget.
+	for i := 1; i <= 5; i++ {
+		if code := login(fmt.Sprintf("2001:db8:1:2::%x", i), "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d = %d", i, code)
+		}
+	}
+	if code := login("2001:db8:1:2:ffff::1", testPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("a sixth address of the same /64 = %d, want 429", code)
+	}
+	// The neighbouring /64 is another client.
+	if code := login("2001:db8:1:3::1", testPassword); code != http.StatusSeeOther {
+		t.Fatalf("another /64 = %d", code)
+	}
+	for ip, want := range map[string]string{
+		"[2001:db8:1:2:aaaa::1]:1": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.9]:1":     "192.0.2.9",
+		"192.0.2.9:1":              "192.0.2.9",
+		"[fe80::1%eth0]:1":         "fe80::/64",
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = ip
+		if got := limiterKey(req); got != want {
+			t.Errorf("limiterKey(%s) = %s, want %s", ip, got, want)
+		}
+	}
+}
+
+// At most maxConcurrentHashes bcrypt computations run at once; the rest
+// wait briefly and are then told to come back (503), not queued forever.
+func TestBcryptWorkIsBounded(t *testing.T) {
+	h := newHarness(t, true)
+	h.srv.hashSlots = newHashSlots(maxConcurrentHashes, 50*time.Millisecond)
+	var (
+		mu            sync.Mutex
+		running, peak int
+	)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 16)
+	h.srv.compareHash = func(hash, pw []byte) error {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return bcrypt.CompareHashAndPassword(hash, pw)
+	}
+	const n = 8
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		c := h.newClient()
+		c.ip = fmt.Sprintf("203.0.113.%d", i+1)
+		c.get("/login")
+		go func() { codes <- c.postCSRF("/login", url.Values{"password": {testPassword}}).Code }()
+	}
+	for i := 0; i < maxConcurrentHashes; i++ {
+		<-entered
+	}
+	// Everyone else gives up while the slots are held.
+	for i := 0; i < n-maxConcurrentHashes; i++ {
+		select {
+		case code := <-codes:
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("a login beyond the bound answered %d, want 503", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("logins beyond the bound did not give up")
+		}
+	}
+	close(release)
+	for i := 0; i < maxConcurrentHashes; i++ {
+		if code := <-codes; code != http.StatusSeeOther {
+			t.Fatalf("a login holding a slot answered %d", code)
+		}
+	}
+	if peak != maxConcurrentHashes {
+		t.Fatalf("%d bcrypt computations ran at once, want %d", peak, maxConcurrentHashes)
 	}
 }
 

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -47,14 +48,29 @@ type Configurator interface {
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
 }
 
-// Accounts stores the admin password hash and the API token hashes.
+// Accounts stores the admin password hash and the API token hashes. While
+// the stored credentials cannot be read, every method returns an error
+// wrapping ErrCredentialsUnreadable, and the UI stays locked: it neither
+// reopens first-run setup nor accepts a login.
 type Accounts interface {
+	// AdminHash returns the admin password's bcrypt hash, "" while none is set.
 	AdminHash(ctx context.Context) (string, error)
-	SetAdminHash(ctx context.Context, actor, hash string) error
+	// CheckSetupCode reports whether code is the one-time first-run setup
+	// code the box shows on its console (compared in constant time).
+	CheckSetupCode(ctx context.Context, code string) (bool, error)
+	// SetAdminHash stores a new admin password hash and, with revokeTokens,
+	// deletes every API token in the same write; revoked is how many went.
+	// The first admin password retires the setup code.
+	SetAdminHash(ctx context.Context, actor, hash string, revokeTokens bool) (revoked int, err error)
 	Tokens(ctx context.Context) ([]APIToken, error)
 	AddToken(ctx context.Context, actor string, t APIToken) error
 	DeleteToken(ctx context.Context, actor, id string) error
 }
+
+// ErrCredentialsUnreadable marks the stored credentials as unreadable
+// (corrupt, or from firmware this one cannot read). The owner resets them
+// on the console.
+var ErrCredentialsUnreadable = errors.New("credentials unreadable; reset them on the console")
 
 // Events delivers events to the browser and lets the UI report its own
 // (logins, login failures).

@@ -32,6 +32,9 @@ type fakeBackend struct {
 
 	adminHash string
 	tokens    []APIToken
+	setupCode string // "" once the password is set
+	// credsLocked makes every Accounts call fail as unreadable credentials do.
+	credsLocked bool
 
 	subs    []chan Event
 	events  []Event
@@ -39,7 +42,7 @@ type fakeBackend struct {
 }
 
 func newFakeBackend(now func() time.Time) *fakeBackend {
-	f := &fakeBackend{now: now, sources: map[string]SourceDetail{}, quarantine: map[string]QuarantineEntry{}}
+	f := &fakeBackend{now: now, sources: map[string]SourceDetail{}, quarantine: map[string]QuarantineEntry{}, setupCode: testSetupCode}
 	f.status = Status{Version: "v0.4.2", Slot: "A", Started: now().Add(-26 * time.Hour),
 		Bypass: Bypass{Mode: "open"},
 		Ports: []Port{
@@ -323,23 +326,49 @@ func (f *fakeBackend) Audit(ctx context.Context, limit int) ([]AuditEntry, error
 
 // Accounts
 
+var errFakeLocked = fmt.Errorf("credentials.json: bad JSON: %w", ErrCredentialsUnreadable)
+
 func (f *fakeBackend) AdminHash(ctx context.Context) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.credsLocked {
+		return "", errFakeLocked
+	}
 	return f.adminHash, nil
 }
 
-func (f *fakeBackend) SetAdminHash(ctx context.Context, actor, hash string) error {
+func (f *fakeBackend) CheckSetupCode(ctx context.Context, code string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.credsLocked {
+		return false, errFakeLocked
+	}
+	return f.adminHash == "" && f.setupCode != "" && code == f.setupCode, nil
+}
+
+func (f *fakeBackend) SetAdminHash(ctx context.Context, actor, hash string, revokeTokens bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.credsLocked {
+		return 0, errFakeLocked
+	}
 	f.adminHash = hash
+	f.setupCode = ""
+	revoked := 0
+	if revokeTokens {
+		revoked = len(f.tokens)
+		f.tokens = nil
+	}
 	f.changes++
-	return nil
+	return revoked, nil
 }
 
 func (f *fakeBackend) Tokens(ctx context.Context) ([]APIToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.credsLocked {
+		return nil, errFakeLocked
+	}
 	return append([]APIToken(nil), f.tokens...), nil
 }
 

@@ -86,9 +86,13 @@ func (srv *Server) handleSettingsForm(w http.ResponseWriter, r *http.Request, rq
 	srv.redirectFlash(w, r, rq, "/system", "Settings saved.")
 }
 
+// handlePasswordForm changes the admin password. Everyone logged in with
+// the old one is logged out (this browser gets a fresh session), and with
+// the box ticked (the default) every API token is revoked in the same
+// write, so nothing minted with a leaked password outlives the change.
 func (srv *Server) handlePasswordForm(w http.ResponseWriter, r *http.Request, rq *request) {
 	ctx := r.Context()
-	if ok, _ := srv.limiter.allow(clientIP(r)); !ok {
+	if ok, _ := srv.limiter.allow(limiterKey(r)); !ok {
 		srv.systemError(w, r, rq, &ConflictError{Msg: "too many password attempts; wait a minute"})
 		return
 	}
@@ -102,20 +106,28 @@ func (srv *Server) handlePasswordForm(w http.ResponseWriter, r *http.Request, rq
 	}
 	var hash string
 	if err == nil {
-		hash, err = srv.hashPassword(pw)
+		hash, err = srv.hashPassword(ctx, pw)
 	}
+	revokeTokens := r.PostFormValue("revoke_tokens") == "yes"
+	revoked := 0
 	if err == nil {
-		err = srv.opts.Accounts.SetAdminHash(ctx, rq.actor, hash)
+		revoked, err = srv.opts.Accounts.SetAdminHash(ctx, rq.actor, hash, revokeTokens)
+	}
+	if errors.Is(err, errHashBusy) {
+		err = &ConflictError{Msg: errHashBusy.Error()}
 	}
 	if err != nil {
 		srv.systemError(w, r, rq, err)
 		return
 	}
-	// Every other browser logged in with the old password is logged out.
 	srv.sessions.deleteAll()
 	s := srv.sessions.create(rq.actor)
 	srv.setSessionCookie(w, r, s)
-	srv.sessions.setFlash(s, "Password changed; other sessions were logged out.")
+	msg := "Password changed; other sessions were logged out."
+	if revokeTokens {
+		msg = fmt.Sprintf("Password changed; other sessions were logged out and %d API tokens revoked.", revoked)
+	}
+	srv.sessions.setFlash(s, msg)
 	http.Redirect(w, r, "/system", http.StatusSeeOther)
 }
 

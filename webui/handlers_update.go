@@ -2,6 +2,8 @@ package webui
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -26,6 +28,7 @@ type UpdateInfo struct {
 	LastVersion  int64
 	LastDuration time.Duration
 	Progress     string // a running update's phase and bytes; empty when idle
+	Floor        int64  // versions below it are never installed; 0: none
 }
 
 // Updater is the appliance's update agent as the UI sees it.
@@ -33,14 +36,78 @@ type Updater interface {
 	UpdateInfo() UpdateInfo
 	// InstallBundle verifies and installs a bundle and reboots into it;
 	// an error says why not (the slot is untouched if it was refused).
+	// allowDowngrade is only honoured when ctx carries a confirmed admin
+	// password (AdminPasswordConfirmed).
 	InstallBundle(ctx context.Context, bundle io.Reader, allowDowngrade bool) error
+}
+
+// AdminPasswordHeader carries the admin password on an API request that
+// needs it re-entered: installing an older version, or reinstalling the
+// running one. A session or an API token alone is not enough for that: a
+// downgrade can bring back a hole a newer release closed.
+const AdminPasswordHeader = "X-Admin-Password"
+
+type adminPasswordKey struct{}
+
+// AdminPasswordConfirmed reports whether the request carrying ctx
+// re-entered the admin password and it was right.
+func AdminPasswordConfirmed(ctx context.Context) bool {
+	ok, _ := ctx.Value(adminPasswordKey{}).(bool)
+	return ok
+}
+
+func withAdminPasswordConfirmed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, adminPasswordKey{}, true)
+}
+
+// errWrongAdminPassword is what a wrong re-entered password answers.
+var errWrongAdminPassword = errors.New("the admin password is wrong")
+
+// confirmAdminPassword checks a re-entered password like the login does:
+// the same bcrypt check, and the same per-client limit on attempts, so a
+// stolen API token cannot be turned into unlimited password guesses.
+func (srv *Server) confirmAdminPassword(r *http.Request, actor, pw string) (code int, err error) {
+	if ok, retry := srv.limiter.allow(limiterKey(r)); !ok {
+		return http.StatusTooManyRequests, fmt.Errorf("too many password attempts; wait %d seconds", int(retry.Seconds())+1)
+	}
+	ok, err := srv.checkPassword(r.Context(), pw)
+	if errors.Is(err, errHashBusy) {
+		return http.StatusServiceUnavailable, err
+	}
+	if err != nil {
+		srv.log.Error("webui: checking the admin password for an update", "err", err)
+		return http.StatusInternalServerError, errors.New("the admin password could not be checked")
+	}
+	if !ok {
+		ip := clientIP(r)
+		srv.opts.Events.Publish(Event{Time: srv.now(), Kind: EventLoginFailure, Actor: actor, Source: ip,
+			Message: "wrong admin password for an update from " + ip})
+		return http.StatusForbidden, errWrongAdminPassword
+	}
+	srv.limiter.reset(limiterKey(r))
+	return http.StatusOK, nil
 }
 
 // GuardAPI puts h behind the same guard as every /api route: a Bearer
 // token, or a logged-in session sending X-CSRF-Token on unsafe methods.
-// The appliance mounts the update agent's API with it.
+// The appliance mounts the update agent's API with it. A request that
+// sends AdminPasswordHeader has it checked here: a wrong one is answered
+// at once, a right one reaches h with AdminPasswordConfirmed set. The
+// header is removed either way, so nothing behind the guard sees the
+// password.
 func (srv *Server) GuardAPI(h http.Handler) http.Handler {
-	return srv.api(func(w http.ResponseWriter, r *http.Request, _ *request) { h.ServeHTTP(w, r) })
+	return srv.api(func(w http.ResponseWriter, r *http.Request, rq *request) {
+		pw, sent := r.Header.Get(AdminPasswordHeader), r.Header.Values(AdminPasswordHeader) != nil
+		r.Header.Del(AdminPasswordHeader)
+		if sent {
+			if code, err := srv.confirmAdminPassword(r, rq.actor, pw); err != nil {
+				writeJSONError(w, code, err.Error())
+				return
+			}
+			r = r.WithContext(withAdminPasswordConfirmed(r.Context()))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // UpdatePage serves GET /system/update (slots, last result, upload form)
@@ -64,18 +131,24 @@ type updateView struct {
 }
 
 func (srv *Server) renderUpdatePage(w http.ResponseWriter, r *http.Request, rq *request, u Updater, errMsg string) {
-	v := updateView{base: srv.pageBase(r, rq, "Update", "system"), Info: u.UpdateInfo()}
-	v.Err = errMsg
 	code := http.StatusOK
 	if errMsg != "" {
 		code = http.StatusUnprocessableEntity
 	}
+	srv.renderUpdatePageCode(w, r, rq, u, code, errMsg)
+}
+
+func (srv *Server) renderUpdatePageCode(w http.ResponseWriter, r *http.Request, rq *request, u Updater, code int, errMsg string) {
+	v := updateView{base: srv.pageBase(r, rq, "Update", "system"), Info: u.UpdateInfo()}
+	v.Err = errMsg
 	srv.render(w, r, code, updatePage(v))
 }
 
 // handleUpdateForm streams the multipart upload to the agent without
-// buffering it: the form's fields come in order, csrf first, so the token
-// is checked before a byte of the bundle is read.
+// buffering it: the form's fields come in order (csrf, allow_downgrade,
+// admin_password, bundle), so the token, and for a downgrade the
+// re-entered admin password, are checked before a byte of the bundle is
+// read.
 func (srv *Server) handleUpdateForm(w http.ResponseWriter, r *http.Request, rq *request, u Updater) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
 		http.Error(w, "want a multipart form", http.StatusBadRequest)
@@ -86,7 +159,7 @@ func (srv *Server) handleUpdateForm(w http.ResponseWriter, r *http.Request, rq *
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	csrfOK, downgrade := false, false
+	csrfOK, downgrade, password := false, false, ""
 	for {
 		p, err := mr.NextPart()
 		if err != nil {
@@ -100,12 +173,28 @@ func (srv *Server) handleUpdateForm(w http.ResponseWriter, r *http.Request, rq *
 		case "allow_downgrade":
 			b, _ := io.ReadAll(io.LimitReader(p, 16))
 			downgrade, _ = strconv.ParseBool(string(b))
+		case "admin_password":
+			b, _ := io.ReadAll(io.LimitReader(p, MaxPasswordLen+1))
+			password = string(b)
 		case "bundle":
 			if !csrfOK {
 				http.Error(w, "invalid or missing CSRF token: reload the page and try again", http.StatusForbidden)
 				return
 			}
-			if err := u.InstallBundle(r.Context(), p, downgrade); err != nil {
+			ctx := r.Context()
+			if downgrade {
+				if password == "" {
+					srv.renderUpdatePageCode(w, r, rq, u, http.StatusForbidden,
+						"Installing an older version (or this one again) needs the admin password: enter it above the bundle file.")
+					return
+				}
+				if code, err := srv.confirmAdminPassword(r, rq.actor, password); err != nil {
+					srv.renderUpdatePageCode(w, r, rq, u, code, err.Error()+".")
+					return
+				}
+				ctx = withAdminPasswordConfirmed(ctx)
+			}
+			if err := u.InstallBundle(ctx, p, downgrade); err != nil {
 				srv.renderUpdatePage(w, r, rq, u, err.Error())
 				return
 			}

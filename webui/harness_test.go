@@ -15,7 +15,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-const testPassword = "correct horse battery"
+const (
+	testPassword  = "correct horse battery"
+	testSetupCode = "7K3M-Q9ZD-2HXA-F0RT"
+)
 
 var (
 	testHashOnce sync.Once

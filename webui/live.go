@@ -26,6 +26,10 @@ type liveHub struct {
 
 const maxLiveClients = 64
 
+// liveWriteWait is how long one message of the event stream may take to
+// reach the browser.
+const liveWriteWait = 30 * time.Second
+
 func (h *liveHub) subscribe() (chan liveMsg, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -149,6 +153,13 @@ func (srv *Server) handleEventStream(w http.ResponseWriter, r *http.Request, rq 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
+	// The stream outlives the server's read and write timeouts: the
+	// browser sends nothing after its request, so there is no read
+	// deadline, and every message gets a write deadline of its own, so a
+	// browser that stops reading is let go.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 5000\n\n")
 	fl.Flush()
@@ -159,12 +170,19 @@ func (srv *Server) handleEventStream(w http.ResponseWriter, r *http.Request, rq 
 		case <-r.Context().Done():
 			return
 		case m := <-ch:
-			if s := srv.sessions.get(r); s == nil || !s.authed() {
-				return // logged out meanwhile
+			// peek: streaming is not activity, so an open dashboard
+			// nobody looks at still goes idle and logs out.
+			if s := srv.sessions.peek(r); s == nil || !s.authed() {
+				return // logged out or idle meanwhile
 			}
+			rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", m.name, m.data)
 			fl.Flush()
 		case <-keepalive.C:
+			if s := srv.sessions.peek(r); s == nil || !s.authed() {
+				return
+			}
+			rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
 			fmt.Fprintf(w, ": keepalive\n\n")
 			fl.Flush()
 		}

@@ -3,8 +3,10 @@ package webui
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -788,4 +790,64 @@ func TestBearerTokenReachesTheAPI(t *testing.T) {
 	req = httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+secret)
 	wantCode(t, h.serve(req), http.StatusOK)
+}
+
+// requestFor makes a request that reaches pattern: its method (GET for a
+// pattern without one) and its path with every wildcard filled in.
+func requestFor(pattern string) *http.Request {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "GET", pattern
+	}
+	path = strings.ReplaceAll(path, "{$}", "")
+	for strings.Contains(path, "{") {
+		i := strings.Index(path, "{")
+		j := strings.Index(path[i:], "}")
+		path = path[:i] + "1" + path[i+j+1:]
+	}
+	return httptest.NewRequest(method, path, nil)
+}
+
+// Every route, open or guarded, answers with the security headers, and
+// with HSTS when it is served over HTTPS.
+func TestEveryRouteCarriesSecurityHeaders(t *testing.T) {
+	h := newHarness(t, true)
+	c := h.login()
+	for _, pattern := range h.srv.Patterns() {
+		for _, https := range []bool{false, true} {
+			for _, authed := range []bool{false, true} {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // ends /events/stream
+				req := requestFor(pattern).WithContext(ctx)
+				if https {
+					req.TLS = &tls.ConnectionState{}
+				}
+				var rec *httptest.ResponseRecorder
+				if authed {
+					req.Header.Set("X-CSRF-Token", c.csrf)
+					rec = c.send(req)
+				} else {
+					rec = h.serve(req)
+				}
+				cancel()
+				checkSecurityHeaders(t, fmt.Sprintf("%s (https %v, logged in %v) → %d", pattern, https, authed, rec.Code), rec.Header(), https)
+			}
+		}
+	}
+}
+
+func checkSecurityHeaders(t *testing.T, what string, hdr http.Header, https bool) {
+	t.Helper()
+	for k, want := range map[string]string{
+		"Content-Security-Policy": contentSecurityPolicy,
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "same-origin",
+	} {
+		if got := hdr.Get(k); got != want {
+			t.Errorf("%s: %s %q, want %q", what, k, got, want)
+		}
+	}
+	if got := hdr.Get("Strict-Transport-Security"); (got != "") != https {
+		t.Errorf("%s: Strict-Transport-Security %q over HTTPS %v", what, got, https)
+	}
 }

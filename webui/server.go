@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Options are what the UI is built from. Monitor, Config, Accounts, Events
@@ -49,6 +50,9 @@ type Server struct {
 
 	setupMu sync.Mutex // serializes the first-run password
 
+	hashSlots   *hashSlots                        // bounds concurrent bcrypt work
+	compareHash func(hash, password []byte) error // bcrypt's; tests observe it
+
 	live          liveHub
 	recent        eventRing
 	sampleFailing bool // only Run touches it
@@ -81,12 +85,14 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	srv := &Server{
-		opts:     opts,
-		mux:      http.NewServeMux(),
-		sessions: newSessionStore(opts.Now),
-		limiter:  newLoginLimiter(opts.Now, opts.LoginAttempts, opts.LoginWindow),
-		series:   newSeries(opts.SampleEvery),
-		log:      opts.Logger,
+		opts:        opts,
+		mux:         http.NewServeMux(),
+		sessions:    newSessionStore(opts.Now),
+		limiter:     newLoginLimiter(opts.Now, opts.LoginAttempts, opts.LoginWindow),
+		hashSlots:   newHashSlots(maxConcurrentHashes, hashSlotWait),
+		compareHash: bcrypt.CompareHashAndPassword,
+		series:      newSeries(opts.SampleEvery),
+		log:         opts.Logger,
 	}
 	srv.live.subs = map[chan liveMsg]struct{}{}
 	srv.reg, srv.metrics = newRegistry()
@@ -105,15 +111,74 @@ func (srv *Server) Gatherer() prometheus.Gatherer { return srv.reg }
 
 // ServeHTTP serves the UI with the security headers every response carries.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	setSecurityHeaders(w.Header(), srv.secureCookies(r))
+	srv.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows nothing but the UI's own files: the pages
+// have no inline script or style (live.js and style.css are static files)
+// and the charts are inline SVG markup, not images from elsewhere.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// hstsMaxAge is a year: browsers keep to HTTPS for the box's name. They
+// ignore the header on a connection whose certificate they had to be told
+// to accept, so a box with its self-signed certificate stays reachable.
+const hstsMaxAge = "max-age=31536000"
+
+func setSecurityHeaders(h http.Header, https bool) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	if srv.secureCookies(r) {
-		h.Set("Strict-Transport-Security", "max-age=31536000")
+	if https {
+		h.Set("Strict-Transport-Security", hstsMaxAge)
 	}
-	srv.mux.ServeHTTP(w, r)
+}
+
+// SecurityHeaders gives every response of h the headers the UI's own
+// responses carry: the content security policy, no framing, no MIME
+// sniffing, no referrer to other sites, and HSTS over HTTPS (when https is
+// set, or the request came over TLS). The appliance wraps its root handler
+// with it once, so its own routes (/healthz, the update API and page) and
+// its HTTP-to-HTTPS redirect carry them too.
+func SecurityHeaders(h http.Handler, https bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header(), https || r.TLS != nil)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Patterns lists the method-and-path patterns the UI serves, as
+// http.ServeMux takes them, so the appliance can check every route it
+// serves.
+func (srv *Server) Patterns() []string {
+	var ps []string
+	for _, rt := range srv.routeTable() {
+		ps = append(ps, rt.pattern)
+	}
+	return ps
+}
+
+// ErrInvalidToken is Actor's answer to a Bearer token that matches no API
+// token.
+var ErrInvalidToken = errors.New("invalid API token")
+
+// Actor says who sent r, by the rules of the /api routes for a GET: an
+// API token (Authorization: Bearer) or a logged-in session. An anonymous
+// request gets "" and no error. The appliance uses it for routes that
+// answer everybody but tell more to an admin (/healthz).
+func (srv *Server) Actor(r *http.Request) (string, error) {
+	if actor, present := srv.bearerActor(r); present {
+		if actor == "" {
+			return "", ErrInvalidToken
+		}
+		return actor, nil
+	}
+	if s := srv.sessions.get(r); s != nil && s.authed() {
+		return s.user, nil
+	}
+	return "", nil
 }
 
 // routeKind says how a route is guarded.

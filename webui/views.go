@@ -119,6 +119,8 @@ type authView struct {
 	Err   string
 	Setup bool
 	Wait  string
+	// Locked: the stored credentials are unreadable; no form is offered.
+	Locked bool
 }
 
 // Formatting helpers for the templates.

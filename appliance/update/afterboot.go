@@ -83,6 +83,7 @@ func (a *Agent) AfterBoot(ctx context.Context, health HealthFunc, deadline time.
 		// Blessed, but the box lost power before the record said so.
 		now := a.cfg.Now()
 		at.Result, at.Finished = ResultSuccess, &now
+		a.raiseFloorFor(at)
 		a.saveAttempt(at)
 	case at.Slot == string(Other(running)) && (at.Result == ResultTrying || at.Result == ResultInstalling || at.Result == ResultFailed):
 		if boot, err := a.cfg.Machine.BootID(); at.Result == ResultTrying && err == nil && boot == at.ArmedBoot {
@@ -160,6 +161,7 @@ func (a *Agent) judgeTrial(ctx context.Context, health HealthFunc, deadline time
 		}
 		at.Result, at.Reason, at.Finished = ResultSuccess, "", &now
 		at.DurationS = now.Sub(at.Started).Seconds()
+		a.raiseFloorFor(at)
 		a.saveAttempt(at)
 		a.mu.Lock()
 		a.blessed = true
@@ -181,4 +183,13 @@ func (a *Agent) judgeTrial(ctx context.Context, health HealthFunc, deadline time
 	rep.Reboot, rep.Result, rep.Reason = true, ResultFailed, at.Reason
 	a.rebootSoon("")
 	return rep, nil
+}
+
+// raiseFloorFor takes on the floor of a blessed attempt, if the attempt is
+// the system that runs (the record could be older than this slot's
+// contents if its write was lost).
+func (a *Agent) raiseFloorFor(at Attempt) {
+	if at.Version == a.cfg.RunningVersion {
+		a.raiseFloor(at.MinVersion, at.Version)
+	}
 }

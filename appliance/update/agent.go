@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/rackwall/rackwall/boards"
 	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/webui"
 )
 
 // Machine is what the agent needs from the box beyond files on /perm.
@@ -46,10 +47,15 @@ type Config struct {
 	// RebootDelay lets the HTTP answer leave before the box reboots
 	// (default 2 s).
 	RebootDelay time.Duration
-	// FetchClient fetches bundles by URL (default: 30 min timeout).
-	FetchClient *http.Client
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Fetcher fetches bundles by URL (default: the zero Fetcher, https
+	// only and never to the box itself or its link).
+	Fetcher *Fetcher
+	// PasswordConfirmed says whether a request re-entered the admin
+	// password, which a downgrade needs (default: the web UI's guard
+	// says so, webui.AdminPasswordConfirmed).
+	PasswordConfirmed func(context.Context) bool
+	Now               func() time.Time
+	Logger            *slog.Logger
 }
 
 // Agent installs bundles and judges trial boots. It is safe for
@@ -70,6 +76,7 @@ type Agent struct {
 	trial    bool
 	running  image.Slot
 	versions map[image.Slot]string
+	floor    floorRecord // the lowest version this box may install
 
 	rebootPending bool
 }
@@ -93,11 +100,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.RebootDelay == 0 {
 		cfg.RebootDelay = 2 * time.Second
 	}
-	if cfg.FetchClient == nil {
-		cfg.FetchClient = &http.Client{Timeout: 30 * time.Minute}
+	if cfg.Fetcher == nil {
+		cfg.Fetcher = &Fetcher{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PasswordConfirmed == nil {
+		cfg.PasswordConfirmed = webui.AdminPasswordConfirmed
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -112,6 +122,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Logger.Warn("update: unreadable state file; starting fresh", "err", err)
 	}
 	a.last = rec.Last
+	a.initFloor()
 	if cmd, err := cfg.Machine.Cmdline(); err == nil {
 		a.running, _ = RunningSlot(cmd)
 	}
@@ -185,24 +196,36 @@ func (a *Agent) rebootSoon(arg string) {
 	}()
 }
 
-// Fetch downloads a bundle from url and installs it.
-func (a *Agent) Fetch(ctx context.Context, url string, opt InstallOptions) (*Attempt, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// Fetch downloads a bundle from rawURL and installs it. What went wrong on
+// the network is logged, not returned: the caller learns only that the
+// fetch failed (errFetchFailed), what the server answered, or what is wrong
+// with the URL's text.
+func (a *Agent) Fetch(ctx context.Context, rawURL string, opt InstallOptions) (*Attempt, error) {
+	body, err := a.cfg.Fetcher.open(ctx, rawURL)
+	var fie *fetchInputError
+	var fse *fetchStatusError
+	switch {
+	case errors.As(err, &fie):
+		return nil, &InputError{Reason: fie.reason}
+	case errors.As(err, &fse):
+		return nil, &InputError{Reason: "fetching the bundle: " + fse.Error()}
+	case err != nil:
+		a.cfg.Logger.Warn("update: fetching a bundle failed", "url", safeURL(rawURL), "err", err)
+		return nil, errFetchFailed
+	}
+	defer body.Close()
+	logBroken := func(err error) {
+		a.cfg.Logger.Warn("update: the bundle download broke off", "url", safeURL(rawURL), "err", err)
+	}
+	return a.Install(ctx, &fetchBody{rc: body, log: logBroken}, opt)
+}
+
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, &InputError{Reason: fmt.Sprintf("bad URL: %v", err)}
+		return "(unparsable)"
 	}
-	if req.URL.Scheme != "https" && req.URL.Scheme != "http" {
-		return nil, &InputError{Reason: "only http and https URLs can be fetched"}
-	}
-	resp, err := a.cfg.FetchClient.Do(req)
-	if err != nil {
-		return nil, &InputError{Reason: fmt.Sprintf("fetching the bundle: %v", err)}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &InputError{Reason: fmt.Sprintf("fetching the bundle: %s", resp.Status)}
-	}
-	return a.Install(ctx, resp.Body, opt)
+	return logURL(u)
 }
 
 // InputError is a problem with what the client sent (not a refusal of a

@@ -109,7 +109,8 @@ func (fb *fakeBox) powerOn() (image.Slot, int64) {
 func (fb *fakeBox) agent(keys []ed25519.PublicKey, version int64) *Agent {
 	fb.t.Helper()
 	a, err := New(Config{Board: fb.board, Keys: keys, RunningVersion: version, StateDir: filepath.Join(fb.dir, "perm"),
-		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PasswordConfirmed: testPasswordConfirmed})
 	mustNo(fb.t, err)
 	return a
 }
@@ -141,11 +142,12 @@ func fileHash(t *testing.T, p string) [32]byte {
 }
 
 type testBundle struct {
-	board   string
-	version int64
-	kernel  []byte
-	root    []byte
-	tmpl    string
+	board      string
+	version    int64
+	minVersion int64
+	kernel     []byte
+	root       []byte
+	tmpl       string
 }
 
 func makeBundle(t *testing.T, key ed25519.PrivateKey, tb testBundle) []byte {
@@ -170,14 +172,31 @@ func makeBundle(t *testing.T, key ed25519.PrivateKey, tb testBundle) []byte {
 		return bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 	}
 	var buf bytes.Buffer
-	mustNo(t, bundle.Write(&buf, bundle.Manifest{Product: bundle.Product, Board: tb.board, Version: tb.version, BuildTime: time.Unix(1, 0).UTC()}, key,
+	mustNo(t, bundle.Write(&buf, bundle.Manifest{Product: bundle.Product, Board: tb.board, Version: tb.version, MinVersion: tb.minVersion, BuildTime: time.Unix(1, 0).UTC()}, key,
 		[]bundle.Source{src(bundle.PartKernel, tb.kernel), src(bundle.PartEntry, []byte(tb.tmpl)), src(bundle.PartRoot, tb.root)}))
 	return buf.Bytes()
 }
 
+// passwordOK marks a test request as having re-entered the admin password,
+// as the web UI's guard does for the real agent.
+type passwordOK struct{}
+
+func testPasswordConfirmed(ctx context.Context) bool { return ctx.Value(passwordOK{}) != nil }
+
 func post(t *testing.T, h http.Handler, path string, body []byte, contentType string) (int, map[string]any) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	return postCtx(t, context.Background(), h, path, body, contentType)
+}
+
+// postWithPassword posts as a request whose admin password was confirmed.
+func postWithPassword(t *testing.T, h http.Handler, path string, body []byte, contentType string) (int, map[string]any) {
+	t.Helper()
+	return postCtx(t, context.WithValue(context.Background(), passwordOK{}, true), h, path, body, contentType)
+}
+
+func postCtx(t *testing.T, ctx context.Context, h http.Handler, path string, body []byte, contentType string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -338,10 +357,35 @@ func TestAgentRefusesBeforeWriting(t *testing.T) {
 		t.Fatalf("spool not cleaned: %v", ents)
 	}
 	fb.noReboot()
-	// An explicit downgrade is accepted (multipart form this time).
+	// An explicit downgrade needs the admin password: a token or session
+	// alone is answered 403 before the bundle is read, in every form the
+	// API takes.
 	var form bytes.Buffer
 	ct := multipartBundle(t, &form, makeBundle(t, priv, testBundle{version: 4}))
-	code, out := post(t, a.Handler(), "/api/update?allow_downgrade=1", form.Bytes(), ct)
+	down := makeBundle(t, priv, testBundle{version: 4})
+	for name, try := range map[string]func() (int, map[string]any){
+		"query": func() (int, map[string]any) { return post(t, a.Handler(), "/api/update?allow_downgrade=1", down, "") },
+		"multipart": func() (int, map[string]any) {
+			body, ct := multipartDowngrade(t, down)
+			return post(t, a.Handler(), "/api/update", body, ct)
+		},
+		"fetch": func() (int, map[string]any) {
+			return post(t, a.Handler(), "/api/update/fetch", []byte(`{"url":"https://bundles.example/x","allow_downgrade":true}`), "application/json")
+		},
+	} {
+		code, out := try()
+		if code != http.StatusForbidden || !strings.Contains(fmt.Sprint(out["error"]), "X-Admin-Password") {
+			t.Errorf("downgrade by %s without the password: %d %v", name, code, out)
+		}
+	}
+	if err := a.UI().InstallBundle(context.Background(), bytes.NewReader(down), true); err == nil || !strings.Contains(err.Error(), "admin password") {
+		t.Errorf("downgrade through the page adapter without the password: %v", err)
+	}
+	if fileHash(t, fb.slotPath(image.SlotB)) != slotBefore || dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
+		t.Fatal("a downgrade without the password changed the box")
+	}
+	fb.noReboot()
+	code, out := postWithPassword(t, a.Handler(), "/api/update?allow_downgrade=1", form.Bytes(), ct)
 	if code != http.StatusAccepted {
 		t.Fatalf("allowed downgrade: %d %v", code, out)
 	}
@@ -449,34 +493,6 @@ func TestAgentInterruptedWriteThenRetry(t *testing.T) {
 	if slot, v := fb.powerOn(); slot != image.SlotB || v != 2 {
 		t.Fatalf("retry boots %s v%d", slot, v)
 	}
-}
-
-func TestAgentFetch(t *testing.T) {
-	fb := newFakeBox(t)
-	pub, priv := keys(t)
-	a := fb.agent([]ed25519.PublicKey{pub}, 1)
-	data := makeBundle(t, priv, testBundle{version: 3})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/b.bundle" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(data)
-	}))
-	defer srv.Close()
-	code, out := post(t, a.Handler(), "/api/update/fetch", []byte(`{"url":"`+srv.URL+`/missing"}`), "application/json")
-	if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["error"]), "404") {
-		t.Fatalf("missing: %d %v", code, out)
-	}
-	code, out = post(t, a.Handler(), "/api/update/fetch", []byte(`{"url":"file:///etc/passwd"}`), "application/json")
-	if code != http.StatusBadRequest {
-		t.Fatalf("file URL: %d %v", code, out)
-	}
-	code, out = post(t, a.Handler(), "/api/update/fetch", []byte(`{"url":"`+srv.URL+`/b.bundle"}`), "application/json")
-	if code != http.StatusAccepted {
-		t.Fatalf("fetch: %d %v", code, out)
-	}
-	fb.waitReboot()
 }
 
 func dirHash(t *testing.T, dir string) [32]byte {

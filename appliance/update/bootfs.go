@@ -56,7 +56,7 @@ func (d DirFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(d.path
 func (d DirFS) WriteFile(name string, data []byte) error {
 	p := d.path(name)
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllSynced(dir); err != nil {
 		return err
 	}
 	// FAT short names: keep the temporary name plain and recognizable.
@@ -106,7 +106,31 @@ func (d DirFS) Remove(name string) error {
 	return syncDir(filepath.Dir(d.path(name)))
 }
 
-func syncDir(dir string) error {
+// mkdirAllSynced creates dir and any missing parents, syncing each parent
+// after a directory is made in it: a kernel written to a slot's fresh
+// directory (/b on the first update) is only durable if the directory's
+// own entry is.
+func mkdirAllSynced(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSynced(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+// syncDir makes a directory's entries durable. A variable so tests can see
+// which directories were synced.
+var syncDir = syncDirFS
+
+func syncDirFS(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

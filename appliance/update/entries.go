@@ -30,8 +30,10 @@ import (
 // slot's entry (the fallback) carries none. Then:
 //
 //   - arming writes the new slot's entry with the sort-key and a counter
-//     (+3) after removing the sort-key from the running slot's entry, so
-//     the new slot sorts first by rule 2 while it has tries left;
+//     (+3), and only then removes the sort-key from the running slot's
+//     entry, so the new slot sorts first by rule 2 while it has tries
+//     left. In between both carry the sort-key and rule 3 puts the higher
+//     version first: either way a complete slot boots;
 //   - every try renames it (+2-1, +1-2, +0-3); at +0 it is bad and rule 1
 //     puts it behind the old entry, which then boots: the fallback;
 //   - blessing renames it without a counter; it keeps the sort-key and stays
@@ -39,11 +41,14 @@ import (
 //   - the image builder's first entry (rackwall-a.conf) has no sort-key: as
 //     the only entry it is the default anyway.
 //
-// Every step is a single atomic file operation, ordered so that a power cut
-// between any two of them leaves a box that boots a complete slot: the
-// inactive slot's entry and kernel are removed BEFORE its root is
-// overwritten, and the new entry appears last, after its kernel and root
-// are complete.
+// Every step is a single file operation, synced (file and directory)
+// before the next, ordered so that a power cut between any two of them
+// leaves a box that boots a complete slot: the inactive slot's entry and
+// kernel are removed BEFORE its root is overwritten; the new entry appears
+// after its kernel and root are complete; and the running slot's entry,
+// the only bootable one until then, is rewritten only after the new entry
+// exists. That last point matters on FAT, where rewriting a file in place
+// of another is not atomic: a cut in the middle can lose the old file.
 const (
 	entriesDir  = "/loader/entries"
 	sortKeyLine = "sort-key rackwall"
@@ -181,7 +186,9 @@ func (u uefiScheme) Disarm(bfs BootFS, s image.Slot) error {
 }
 
 // Arm installs slot s's kernel and entry (already rendered, without a
-// sort-key) so that the next boot tries s, at most tries times.
+// sort-key) so that the next boot tries s, at most tries times. The new
+// entry is written before the running slot's entry is touched: until then
+// the running entry may be the only bootable one.
 func (u uefiScheme) Arm(bfs BootFS, s image.Slot, kernel []byte, entry string, tries int) error {
 	if tries < 1 || tries > maxTries {
 		return fmt.Errorf("tries %d out of range", tries)
@@ -192,15 +199,12 @@ func (u uefiScheme) Arm(bfs BootFS, s image.Slot, kernel []byte, entry string, t
 	if err := bfs.WriteFile(image.KernelPath(u.board, s), kernel); err != nil {
 		return fmt.Errorf("writing slot %s kernel: %w", s, err)
 	}
-	if err := demoteOthers(bfs, s); err != nil {
-		return err
-	}
 	name := EntryName{Slot: s, Counted: true, Left: tries}
 	text := strings.TrimRight(stripSortKey(entry), "\n") + "\n" + sortKeyLine + "\n"
 	if err := bfs.WriteFile(entriesDir+"/"+name.String(), []byte(text)); err != nil {
 		return fmt.Errorf("writing slot %s boot entry: %w", s, err)
 	}
-	return nil
+	return demoteOthers(bfs, s)
 }
 
 // demoteOthers removes the sort-key from every entry not of slot keep.

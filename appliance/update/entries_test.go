@@ -234,65 +234,77 @@ func TestUEFIFailedUpdateFromB(t *testing.T) {
 }
 
 // TestUEFIPowerCutAnywhere cuts power after every possible number of
-// boot-partition changes during an update (disarm, root write, arm) and
-// checks that the box then boots a complete slot, and that a retry
-// succeeds.
+// boot-partition steps of an update (disarm, root write, arm: every write,
+// rename and removal, with FAT's non-atomic replace; see memFS) and checks
+// that the box still has a boot entry, boots a complete slot (the old one,
+// or the new one once its entry exists), and that a retry succeeds. It runs
+// from either slot, for an upgrade and for a downgrade (where the old
+// entry sorts first while both carry the sort-key).
 func TestUEFIPowerCutAnywhere(t *testing.T) {
 	for _, from := range []image.Slot{image.SlotA, image.SlotB} {
-		for cut := 0; ; cut++ {
-			m, b, l := factoryUEFI(t)
-			u := uefiScheme{board: b}
-			slotRoot := map[image.Slot]string{image.SlotA: "v1"}
-			if from == image.SlotB {
-				armUEFI(t, m, b, l, image.SlotB, "2")
-				sdBoot(t, m, b)
-				mustNo(t, u.Bless(m, image.SlotB))
-				slotRoot[image.SlotB] = "v2"
+		for _, version := range []string{"9", "1"} {
+			powerCutArming(t, from, version)
+		}
+	}
+}
+
+func powerCutArming(t *testing.T, from image.Slot, version string) {
+	for cut := 0; ; cut++ {
+		m, b, l := factoryUEFI(t)
+		u := uefiScheme{board: b}
+		slotRoot := map[image.Slot]string{image.SlotA: "v1"}
+		if from == image.SlotB {
+			armUEFI(t, m, b, l, image.SlotB, "2")
+			sdBoot(t, m, b)
+			mustNo(t, u.Bless(m, image.SlotB))
+			slotRoot[image.SlotB] = "v2"
+		}
+		target := Other(from)
+		m.changes, m.cutAfter = 0, cut
+		completed := func() bool {
+			if err := u.Disarm(m, target); err != nil {
+				return false
 			}
-			target := Other(from)
-			m.changes, m.cutAfter = 0, cut
-			completed := func() bool {
-				if err := u.Disarm(m, target); err != nil {
-					return false
-				}
-				// The root is written between disarm and arm: at this point
-				// the target's root is half written.
-				slotRoot[target] = "half"
-				slotRoot[target] = "v9"
-				return u.Arm(m, target, []byte("kernel v9"), entryFor(t, b, l, target, "9"), DefaultTries) == nil
-			}()
-			if !completed {
-				// The cut may have hit anywhere, including in the middle of
-				// the root write.
-				slotRoot[target] = "half"
+			// The root is written between disarm and arm. A cut that stops
+			// arming before its first step may have hit the root write.
+			slotRoot[target] = "half"
+			before := m.changes
+			err := u.Arm(m, target, []byte("kernel v"+version), entryFor(t, b, l, target, version), DefaultTries)
+			if m.changes > before {
+				slotRoot[target] = "v" + version
 			}
-			m.cutAfter = -1
-			got := sdBoot(t, m, b)
-			if completed {
-				if got != target {
-					t.Fatalf("from %s, cut %d: armed update boots %s", from, cut, got)
-				}
-				break
+			return err == nil
+		}()
+		m.cutAfter = -1
+		got := sdBoot(t, m, b) // fails the test if no entry is left
+		if completed {
+			if got != target {
+				t.Fatalf("from %s to version %s, cut %d: armed update boots %s", from, version, cut, got)
 			}
-			if slotRoot[got] == "half" {
-				t.Fatalf("from %s, cut after %d changes: boots the half-written slot %s", from, cut, got)
-			}
-			if got != from {
-				t.Fatalf("from %s, cut after %d changes: boots %s", from, cut, got)
-			}
-			// Retry after the power comes back.
-			mustNo(t, u.Disarm(m, target))
-			mustNo(t, u.Arm(m, target, []byte("kernel v9"), entryFor(t, b, l, target, "9"), DefaultTries))
-			if got := sdBoot(t, m, b); got != target {
-				t.Fatalf("from %s, cut %d: retry boots %s", from, cut, got)
-			}
-			mustNo(t, u.Bless(m, target))
-			if got := sdBoot(t, m, b); got != target {
-				t.Fatalf("from %s, cut %d: after bless boots %s", from, cut, got)
-			}
-			if cut > 50 {
-				t.Fatal("arming never completed")
-			}
+			return
+		}
+		if slotRoot[got] == "half" || slotRoot[got] == "" {
+			t.Fatalf("from %s to version %s, cut after %d steps: boots the incomplete slot %s", from, version, cut, got)
+		}
+		if got != from && slotRoot[got] != "v"+version {
+			t.Fatalf("from %s to version %s, cut after %d steps: boots %s holding %s", from, version, cut, got, slotRoot[got])
+		}
+		// Power comes back in whichever slot booted. If that is the old one,
+		// the update is retried from there.
+		if got != from {
+			continue
+		}
+		mustNo(t, u.Disarm(m, target))
+		mustNo(t, u.Arm(m, target, []byte("kernel v"+version), entryFor(t, b, l, target, version), DefaultTries))
+		if got := sdBoot(t, m, b); got != target {
+			t.Fatalf("from %s to version %s, cut %d: retry boots %s", from, version, cut, got)
+		}
+		mustNo(t, u.Bless(m, target))
+		if got := sdBoot(t, m, b); got != target {
+			t.Fatalf("from %s to version %s, cut %d: after bless boots %s", from, version, cut, got)
+		}
+		if cut > 50 {
+			t.Fatal("arming never completed")
 		}
 	}
 }

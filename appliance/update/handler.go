@@ -9,21 +9,27 @@ import (
 	"strings"
 
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/webui"
 )
 
 // Handler serves the update API. It does no authentication: the appliance
 // mounts it behind the UI's API guard (session + CSRF header, or a Bearer
-// token).
+// token), which also checks a re-entered admin password
+// (webui.AdminPasswordHeader).
 //
 //	POST /api/update               the bundle as the raw body, or as the
 //	                               "bundle" field of a multipart form;
 //	                               ?allow_downgrade=1 permits older versions
-//	POST /api/update/fetch         {"url": "...", "allow_downgrade": false}
+//	POST /api/update/fetch         {"url": "https://...", "allow_downgrade": false}
 //	GET  /api/update/status        Status as JSON
 //
-// A refused bundle answers 422 with {"error": reason, "refused": true};
-// another update running 409; success 202 with the attempt (the box
-// reboots a moment later).
+// allow_downgrade (which also permits reinstalling the running version)
+// needs the admin password in X-Admin-Password: without it the request
+// answers 403 before the bundle is read. No downgrade goes below the box's
+// version floor. A refused bundle answers 422 with {"error": reason,
+// "refused": true}; another update running 409; a fetch that failed on the
+// network 502 (the reason is in the log); success 202 with the attempt (the
+// box reboots a moment later).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/update", a.handleUpload)
@@ -40,8 +46,26 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status())
 }
 
+// errDowngradeNeedsPassword answers a downgrade asked for without the
+// re-entered admin password.
+const errDowngradeNeedsPassword = "installing an older version (or the running one again) needs the admin password in the " +
+	webui.AdminPasswordHeader + " header"
+
+// downgradeRefused answers 403 when a downgrade is asked for without a
+// confirmed admin password.
+func (a *Agent) downgradeRefused(w http.ResponseWriter, r *http.Request, opt InstallOptions) bool {
+	if opt.AllowDowngrade && !a.cfg.PasswordConfirmed(r.Context()) {
+		writeJSON(w, http.StatusForbidden, apiError{Error: errDowngradeNeedsPassword})
+		return true
+	}
+	return false
+}
+
 func (a *Agent) handleUpload(w http.ResponseWriter, r *http.Request) {
 	opt := InstallOptions{AllowDowngrade: truthy(r.URL.Query().Get("allow_downgrade"))}
+	if a.downgradeRefused(w, r, opt) {
+		return
+	}
 	body := io.Reader(http.MaxBytesReader(w, r.Body, maxUpload))
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		mr, err := r.MultipartReader()
@@ -61,6 +85,9 @@ func (a *Agent) handleUpload(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if p.FormName() == "bundle" {
+				if a.downgradeRefused(w, r, opt) {
+					return
+				}
 				body = p
 				break
 			}
@@ -82,6 +109,9 @@ func (a *Agent) handleFetch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opt := InstallOptions{AllowDowngrade: req.AllowDowngrade || truthy(r.URL.Query().Get("allow_downgrade"))}
+	if a.downgradeRefused(w, r, opt) {
+		return
+	}
 	at, err := a.Fetch(r.Context(), req.URL, opt)
 	a.answer(w, at, err)
 }
@@ -108,6 +138,10 @@ func (a *Agent) answer(w http.ResponseWriter, at *Attempt, err error) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: ie.Reason})
 	case errors.Is(err, errBusy):
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
+	case errors.Is(err, errFetchFailed):
+		writeJSON(w, http.StatusBadGateway, apiError{Error: err.Error()})
+	case errors.Is(err, errFetchBroken):
+		writeJSON(w, http.StatusBadGateway, apiError{Error: err.Error()})
 	default:
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -19,7 +19,9 @@ import (
 
 // InstallOptions are the caller's choices for one install.
 type InstallOptions struct {
-	// AllowDowngrade permits a version not newer than the running one.
+	// AllowDowngrade permits a version not newer than the running one
+	// (never one below the box's version floor). The HTTP layers set it
+	// only for a request that re-entered the admin password.
 	AllowDowngrade bool
 	// NoReboot leaves the box armed without rebooting (tests, or an
 	// operator who reboots later).
@@ -36,13 +38,16 @@ const spoolMargin = 16 << 20
 // written to any slot or the boot partition.
 //
 // Order of the steps, and why:
-//  1. header, signature, product, board, version policy (bundle.Open);
+//  1. header, signature, product, board, version policy and the box's
+//     version floor (bundle.Open);
 //  2. every part spooled to /perm while hashed: a truncated or corrupted
 //     bundle is refused here, before anything touches a slot;
 //  3. the inactive slot is disarmed (its boot entry and kernel removed):
 //     from now on a power cut leaves a half-written slot that nothing boots;
 //  4. the root is streamed into the slot, synced, and read back and hashed;
-//  5. kernel and entry are written (the entry last), then the reboot.
+//  5. the kernel, then the new entry, then the running slot's entry loses
+//     its sort-key (never before the new entry exists: until then it is
+//     the only bootable one), then the reboot.
 func (a *Agent) Install(ctx context.Context, r io.Reader, opt InstallOptions) (*Attempt, error) {
 	if !a.tryLock() {
 		return nil, errBusy
@@ -86,7 +91,7 @@ func (a *Agent) Install(ctx context.Context, r io.Reader, opt InstallOptions) (*
 	}
 
 	br, err := bundle.Open(r, bundle.Policy{Board: a.cfg.Board.Name, Keys: a.cfg.Keys,
-		RunningVersion: a.cfg.RunningVersion, AllowDowngrade: opt.AllowDowngrade})
+		RunningVersion: a.cfg.RunningVersion, AllowDowngrade: opt.AllowDowngrade, Floor: a.Floor()})
 	if err != nil {
 		return refused(err)
 	}
@@ -164,7 +169,8 @@ func (a *Agent) Install(ctx context.Context, r io.Reader, opt InstallOptions) (*
 		return refused(&bundle.Error{Reason: err.Error()})
 	}
 
-	at := Attempt{Result: ResultInstalling, Slot: string(target), Version: m.Version, From: a.cfg.RunningVersion, Started: started}
+	at := Attempt{Result: ResultInstalling, Slot: string(target), Version: m.Version, From: a.cfg.RunningVersion, Started: started,
+		MinVersion: m.MinVersion}
 	a.saveAttempt(at)
 	fail := func(err error) (*Attempt, error) {
 		now := a.cfg.Now()

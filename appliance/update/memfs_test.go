@@ -9,8 +9,18 @@ import (
 )
 
 // memFS is an in-memory BootFS whose power can be cut: after cutAfter
-// successful changes, every further change fails and is lost, like a box
-// losing power between two atomic file operations.
+// successful steps, every further step fails and is lost, like a box
+// losing power between two writes to the disk.
+//
+// The steps are what a FAT file system really does, each durable once
+// DirFS has synced it. Creating a file under a new name is one step.
+// Replacing an existing file (DirFS.WriteFile's rename over it, or a
+// Rename onto an existing name) is not atomic on FAT: the target's
+// directory entry is rewritten and its old clusters freed in separate,
+// unordered writes, so the model takes the worst case, two steps: the old
+// file gone, then the new one there. A Rename to a new name is also two:
+// the new directory entry, then the old one removed (both names exist in
+// between).
 type memFS struct {
 	files    map[string][]byte
 	changes  int
@@ -61,23 +71,49 @@ func (m *memFS) ReadFile(name string) ([]byte, error) {
 }
 
 func (m *memFS) WriteFile(name string, data []byte) error {
+	name = path.Clean(name)
+	if err := m.dropForReplace(name); err != nil {
+		return err
+	}
 	if err := m.change(); err != nil {
 		return err
 	}
-	m.files[path.Clean(name)] = append([]byte(nil), data...)
+	m.files[name] = append([]byte(nil), data...)
+	return nil
+}
+
+// dropForReplace is the first half of replacing name, if it exists.
+func (m *memFS) dropForReplace(name string) error {
+	if _, ok := m.files[name]; !ok {
+		return nil
+	}
+	if err := m.change(); err != nil {
+		return err
+	}
+	delete(m.files, name)
 	return nil
 }
 
 func (m *memFS) Rename(from, to string) error {
+	from, to = path.Clean(from), path.Clean(to)
 	b, ok := m.files[from]
 	if !ok {
 		return fs.ErrNotExist
 	}
+	if from == to {
+		return nil
+	}
+	if err := m.dropForReplace(to); err != nil {
+		return err
+	}
+	if err := m.change(); err != nil {
+		return err
+	}
+	m.files[to] = b
 	if err := m.change(); err != nil {
 		return err
 	}
 	delete(m.files, from)
-	m.files[to] = b
 	return nil
 }
 

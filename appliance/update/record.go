@@ -31,6 +31,9 @@ type Attempt struct {
 	// ArmedBoot is the boot ID of the boot that armed the slot: a later
 	// boot on the old slot means the try happened and failed.
 	ArmedBoot string `json:"armed_boot,omitempty"`
+	// MinVersion is the bundle's version floor; it becomes the box's
+	// floor once the slot is blessed.
+	MinVersion int64 `json:"min_version,omitempty"`
 }
 
 // record is the state file: the last attempt. It is written atomically
@@ -61,16 +64,22 @@ func saveRecord(path string, r record) error {
 	if err != nil {
 		return err
 	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+// writeAtomic replaces path with data so that a power cut leaves the old
+// content or the new: temp file, fsync, rename, directory fsync.
+func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".update-*.json")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -18,8 +18,9 @@ type Status struct {
 	Board          string       `json:"board"`
 	Running        string       `json:"running_slot"`
 	RunningVersion int64        `json:"running_version"`
-	Trial          bool         `json:"trial"`   // this boot is a trial of a new slot
-	Blessed        bool         `json:"blessed"` // the running slot is kept
+	Floor          int64        `json:"version_floor"` // versions below it are never installed
+	Trial          bool         `json:"trial"`         // this boot is a trial of a new slot
+	Blessed        bool         `json:"blessed"`       // the running slot is kept
 	Health         string       `json:"health,omitempty"`
 	Slots          []SlotStatus `json:"slots"`
 	Last           *Attempt     `json:"last,omitempty"`
@@ -40,6 +41,7 @@ func (a *Agent) Status() Status {
 		Health:         a.health,
 		Progress:       a.progress,
 		Rebooting:      a.rebootPending,
+		Floor:          a.floor.MinVersion,
 	}
 	for _, s := range []image.Slot{image.SlotA, image.SlotB} {
 		st.Slots = append(st.Slots, SlotStatus{Slot: string(s), Version: a.versions[s], Running: s == a.running})

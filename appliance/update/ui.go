@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -16,7 +17,7 @@ type uiAdapter struct{ a *Agent }
 
 func (u uiAdapter) UpdateInfo() webui.UpdateInfo {
 	st := u.a.Status()
-	info := webui.UpdateInfo{Trial: st.Trial, Health: st.Health}
+	info := webui.UpdateInfo{Trial: st.Trial, Health: st.Health, Floor: st.Floor}
 	for _, s := range st.Slots {
 		info.Slots = append(info.Slots, webui.UpdateSlot{Slot: s.Slot, Version: s.Version, Running: s.Running})
 	}
@@ -33,7 +34,13 @@ func (u uiAdapter) UpdateInfo() webui.UpdateInfo {
 	return info
 }
 
+// InstallBundle installs from the update page. A downgrade needs the
+// admin password, which the page checked and marked on ctx; without that
+// mark it is refused here too, whoever calls.
 func (u uiAdapter) InstallBundle(ctx context.Context, r io.Reader, allowDowngrade bool) error {
+	if allowDowngrade && !u.a.cfg.PasswordConfirmed(ctx) {
+		return errors.New(errDowngradeNeedsPassword)
+	}
 	_, err := u.a.Install(ctx, r, InstallOptions{AllowDowngrade: allowDowngrade})
 	return err
 }

@@ -54,12 +54,19 @@ type Part struct {
 
 // Manifest describes a bundle. Version is a positive integer so that "newer"
 // has one meaning.
+//
+// MinVersion is the version floor this bundle sets: a box that has run this
+// bundle's system never installs a version below MinVersion again, with or
+// without an explicit downgrade. It lets a release that fixes a hole shut
+// the door to the releases that have it. Being in the manifest, it is
+// covered by the signature; 0 sets no floor.
 type Manifest struct {
-	Product   string    `json:"product"`
-	Board     string    `json:"board"`
-	Version   int64     `json:"version"`
-	BuildTime time.Time `json:"build_time"`
-	Parts     []Part    `json:"parts"`
+	Product    string    `json:"product"`
+	Board      string    `json:"board"`
+	Version    int64     `json:"version"`
+	MinVersion int64     `json:"min_version,omitempty"`
+	BuildTime  time.Time `json:"build_time"`
+	Parts      []Part    `json:"parts"`
 }
 
 var (
@@ -77,6 +84,10 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Version <= 0 {
 		return fmt.Errorf("bundle version %d: want a positive number", m.Version)
+	}
+	if m.MinVersion < 0 || m.MinVersion > m.Version {
+		// A floor above its own version would forbid the bundle itself.
+		return fmt.Errorf("bundle minimum version %d: want 0 to the bundle's version %d", m.MinVersion, m.Version)
 	}
 	if len(m.Parts) == 0 || len(m.Parts) > 16 {
 		return fmt.Errorf("bundle has %d parts: want 1 to 16", len(m.Parts))

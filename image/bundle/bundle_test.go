@@ -157,3 +157,63 @@ func TestKeysFiles(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+func makeBundleWithFloor(t testing.TB, version, minVersion int64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	m := Manifest{Product: Product, Board: "qemu-amd64", Version: version, MinVersion: minVersion, BuildTime: time.Unix(1700000000, 0).UTC()}
+	if err := Write(&buf, m, testKey(1), []Source{bytesSource(PartRoot, root)}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// The floor is absolute: an explicitly allowed downgrade below it is still
+// refused, one at the floor is not.
+func TestFloorRefusesEvenAllowedDowngrades(t *testing.T) {
+	pol := policy(9)
+	pol.AllowDowngrade, pol.Floor = true, 7
+	_, err := readAll(makeBundle(t, "qemu-amd64", 6, testKey(1)), pol)
+	var re *Error
+	if !errors.As(err, &re) || !strings.Contains(re.Reason, "below this box's minimum version 7") {
+		t.Fatalf("version 6 under floor 7 with downgrades allowed: %v", err)
+	}
+	if _, err := readAll(makeBundle(t, "qemu-amd64", 7, testKey(1)), pol); err != nil {
+		t.Fatalf("version 7 at floor 7: %v", err)
+	}
+	// The floor binds upgrades too: a box that ran 9 with floor 7 and
+	// then fell back to 5 still cannot take 6.
+	pol = policy(5)
+	pol.Floor = 7
+	if _, err := readAll(makeBundle(t, "qemu-amd64", 6, testKey(1)), pol); !errors.As(err, &re) || !strings.Contains(re.Reason, "minimum version") {
+		t.Fatalf("upgrade to 6 under floor 7: %v", err)
+	}
+}
+
+// MinVersion travels signed in the manifest, and a bundle cannot set a
+// floor above itself.
+func TestMinVersionInManifest(t *testing.T) {
+	b := makeBundleWithFloor(t, 8, 8)
+	r, err := Open(bytes.NewReader(b), policy(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Manifest.MinVersion != 8 {
+		t.Fatalf("min_version read back as %d", r.Manifest.MinVersion)
+	}
+	// Lowering the floor in transit breaks the signature.
+	i := bytes.Index(b, []byte(`"min_version":8`))
+	if i < 0 {
+		t.Fatal("min_version not in the manifest bytes")
+	}
+	tampered := bytes.Clone(b)
+	tampered[i+len(`"min_version":`)] = '1'
+	if _, err := Open(bytes.NewReader(tampered), policy(1)); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("tampered floor: %v", err)
+	}
+	var buf bytes.Buffer
+	m := Manifest{Product: Product, Board: "qemu-amd64", Version: 3, MinVersion: 4, BuildTime: time.Unix(1, 0).UTC()}
+	if err := Write(&buf, m, testKey(1), []Source{bytesSource(PartRoot, root)}); err == nil || !strings.Contains(err.Error(), "minimum version 4") {
+		t.Fatalf("floor above the bundle's own version: %v", err)
+	}
+}

@@ -27,6 +27,10 @@ type Policy struct {
 	Keys           []ed25519.PublicKey // trusted signers
 	RunningVersion int64
 	AllowDowngrade bool // also permits reinstalling the running version
+	// Floor is the lowest version this box may ever install again (the
+	// highest MinVersion of the bundles it has run). Versions below it
+	// are refused whatever AllowDowngrade says.
+	Floor int64
 }
 
 // Reader reads a bundle whose header, manifest and signature have been
@@ -89,6 +93,9 @@ func Open(r io.Reader, pol Policy) (*Reader, error) {
 	}
 	if m.Board != pol.Board {
 		return nil, refuse("bundle is for board %q, this box is %q", m.Board, pol.Board)
+	}
+	if m.Version < pol.Floor {
+		return nil, refuse("bundle version %d is below this box's minimum version %d: a release it ran forbids going back below it, even as an allowed downgrade", m.Version, pol.Floor)
 	}
 	if !pol.AllowDowngrade && m.Version <= pol.RunningVersion {
 		return nil, refuse("bundle version %d is not newer than the running version %d (downgrades need to be allowed explicitly)", m.Version, pol.RunningVersion)

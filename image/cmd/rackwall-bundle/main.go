@@ -5,6 +5,10 @@
 //	rackwall-bundle --board qemu-amd64 --version 2 --key keys/dev.key --out out/qemu-amd64-2.bundle
 //	    builds the slot's kernel, boot entry template and root file system
 //	    for that version and signs them
+//	rackwall-bundle --board qemu-amd64 --version 7 --min-version 7 …
+//	    also sets a version floor: a box that has run this bundle's system
+//	    never installs a version below 7 again, not even as an allowed
+//	    downgrade (for a release that closes a hole the older ones have)
 //
 // The root file system of the bundle trusts the --pubkey files (default:
 // the public half of --key), so the updated box accepts the next bundle.
@@ -73,6 +77,7 @@ func build(args []string) error {
 	var (
 		board    = fs.String("board", "qemu-amd64", "board: "+strings.Join(boards.Names(), ", "))
 		version  = fs.Int64("version", 0, "version of the bundle, a positive integer (required)")
+		minVer   = fs.Int64("min-version", 0, "version floor: a box that ran this bundle never installs a version below it again (0 = none; at most --version)")
 		keyFile  = fs.String("key", "keys/dev.key", "private signing key")
 		out      = fs.String("out", "", "bundle file (default out/<board>-<version>.bundle)")
 		epoch    = fs.String("source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "build time in seconds since 1970 (default $SOURCE_DATE_EPOCH, else the commit time)")
@@ -91,6 +96,9 @@ func build(args []string) error {
 	}
 	if *version <= 0 {
 		return errors.New("--version must be a positive integer")
+	}
+	if *minVer < 0 || *minVer > *version {
+		return fmt.Errorf("--min-version %d: want 0 to --version (%d); a floor above the bundle's own version would forbid the bundle itself", *minVer, *version)
 	}
 	b, err := boards.Lookup(*board)
 	if err != nil {
@@ -159,7 +167,7 @@ func build(args []string) error {
 		return err
 	}
 	defer os.Remove(tmp)
-	m := bundle.Manifest{Product: bundle.Product, Board: b.Name, Version: *version, BuildTime: time.Unix(sde, 0).UTC()}
+	m := bundle.Manifest{Product: bundle.Product, Board: b.Name, Version: *version, MinVersion: *minVer, BuildTime: time.Unix(sde, 0).UTC()}
 	if err := bundle.Write(f, m, key, []bundle.Source{
 		src(bundle.PartKernel, parts.Kernel),
 		src(bundle.PartEntry, []byte(parts.EntryTemplate)),
@@ -179,7 +187,11 @@ func build(args []string) error {
 		return err
 	}
 	st, _ := os.Stat(*out)
-	fmt.Fprintf(os.Stderr, "wrote %s (board %s, version %d, %d bytes)\n", *out, b.Name, *version, st.Size())
+	floor := ""
+	if *minVer > 0 {
+		floor = fmt.Sprintf(", minimum version %d", *minVer)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s (board %s, version %d%s, %d bytes)\n", *out, b.Name, *version, floor, st.Size())
 	return nil
 }
 
