@@ -2,36 +2,68 @@ package appliance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rackwall/rackwall/webui"
 )
 
+// accountsError tells the UI when the credentials file is unreadable, so it
+// shows the locked page instead of an error or, worse, first-run setup.
+func accountsError(err error) error {
+	if errors.Is(err, ErrCredentialsUnreadable) {
+		return fmt.Errorf("%w: %v", webui.ErrCredentialsUnreadable, err)
+	}
+	return err
+}
+
 // AdminHash implements webui.Accounts.
 func (b *Backend) AdminHash(ctx context.Context) (string, error) {
-	return b.store.Current().Config.Auth.AdminHash, nil
+	c, err := b.store.Credentials()
+	return c.AdminHash, accountsError(err)
+}
+
+// CheckSetupCode implements webui.Accounts.
+func (b *Backend) CheckSetupCode(ctx context.Context, code string) (bool, error) {
+	if _, err := b.store.Credentials(); err != nil {
+		return false, accountsError(err)
+	}
+	return b.store.CheckSetupCode(code), nil
 }
 
 // SetAdminHash implements webui.Accounts.
-func (b *Backend) SetAdminHash(ctx context.Context, actor, hash string) error {
+func (b *Backend) SetAdminHash(ctx context.Context, actor, hash string, revokeTokens bool) (int, error) {
 	if err := checkPasswordHash(hash); err != nil {
-		return &webui.InputError{Part: "password", Msg: err.Error()}
+		return 0, &webui.InputError{Part: "password", Msg: err.Error()}
 	}
-	rev, err := b.store.Commit(actor, "admin password changed", func(c *Config) error {
-		c.Auth.AdminHash = hash
+	revoked := 0
+	err := b.store.UpdateCredentials(func(c *Credentials) error {
+		c.AdminHash = hash
+		if revokeTokens {
+			revoked = len(c.Tokens)
+			c.Tokens = nil
+		}
 		return nil
 	})
 	if err != nil {
-		return inputError(err)
+		return 0, accountsError(err)
 	}
-	b.record(actor, rev.Summary, fmt.Sprintf("revision %d", rev.N))
-	return nil
+	detail := "API tokens kept"
+	if revokeTokens {
+		detail = fmt.Sprintf("%d API tokens revoked", revoked)
+	}
+	b.record(actor, "admin password changed", detail)
+	return revoked, nil
 }
 
 // Tokens implements webui.Accounts.
 func (b *Backend) Tokens(ctx context.Context) ([]webui.APIToken, error) {
+	c, err := b.store.Credentials()
+	if err != nil {
+		return nil, accountsError(err)
+	}
 	var out []webui.APIToken
-	for _, t := range b.store.Current().Config.Auth.Tokens {
+	for _, t := range c.Tokens {
 		out = append(out, webui.APIToken{ID: t.ID, Name: t.Name, Hash: t.Hash, Created: t.Created})
 	}
 	return out, nil
@@ -42,36 +74,36 @@ const maxTokens = 32
 
 // AddToken implements webui.Accounts.
 func (b *Backend) AddToken(ctx context.Context, actor string, t webui.APIToken) error {
-	rev, err := b.store.Commit(actor, "API token "+t.Name+" created", func(c *Config) error {
-		if len(c.Auth.Tokens) >= maxTokens {
+	err := b.store.UpdateCredentials(func(c *Credentials) error {
+		if len(c.Tokens) >= maxTokens {
 			return &webui.InputError{Part: "token", Msg: fmt.Sprintf("at most %d API tokens; delete one first", maxTokens)}
 		}
-		c.Auth.Tokens = append(c.Auth.Tokens, APIToken{ID: t.ID, Name: t.Name, Hash: t.Hash, Created: t.Created})
+		c.Tokens = append(c.Tokens, APIToken{ID: t.ID, Name: t.Name, Hash: t.Hash, Created: t.Created})
 		return nil
 	})
 	if err != nil {
-		return inputError(err)
+		return inputError(accountsError(err))
 	}
-	b.record(actor, rev.Summary, fmt.Sprintf("revision %d", rev.N))
+	b.record(actor, "API token "+t.Name+" created", "id "+t.ID)
 	return nil
 }
 
 // DeleteToken implements webui.Accounts.
 func (b *Backend) DeleteToken(ctx context.Context, actor, id string) error {
 	var name string
-	rev, err := b.store.Commit(actor, "API token deleted", func(c *Config) error {
-		for i, t := range c.Auth.Tokens {
+	err := b.store.UpdateCredentials(func(c *Credentials) error {
+		for i, t := range c.Tokens {
 			if t.ID == id {
 				name = t.Name
-				c.Auth.Tokens = append(c.Auth.Tokens[:i:i], c.Auth.Tokens[i+1:]...)
+				c.Tokens = append(c.Tokens[:i:i], c.Tokens[i+1:]...)
 				return nil
 			}
 		}
 		return &webui.NotFoundError{What: "API token " + id}
 	})
 	if err != nil {
-		return err
+		return accountsError(err)
 	}
-	b.record(actor, "API token "+name+" deleted", fmt.Sprintf("revision %d", rev.N))
+	b.record(actor, "API token "+name+" deleted", "id "+id)
 	return nil
 }

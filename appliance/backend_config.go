@@ -291,9 +291,7 @@ func (b *Backend) Rollback(ctx context.Context, actor string, n int) error {
 		return err
 	}
 	return b.applyAndCommit(actor, fmt.Sprintf("roll back to revision %d", n), b.store.Current().Config, func(c *Config) error {
-		auth := c.Auth
 		*c = old.Config
-		c.Auth = auth
 		return nil
 	})
 }

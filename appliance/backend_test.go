@@ -403,7 +403,7 @@ func TestAccounts(t *testing.T) {
 	h := newBackendHarness(t)
 	ctx := context.Background()
 	var ie *webui.InputError
-	if err := h.b.SetAdminHash(ctx, "admin", "plaintext"); !errors.As(err, &ie) {
+	if _, err := h.b.SetAdminHash(ctx, "admin", "plaintext", false); !errors.As(err, &ie) {
 		t.Fatalf("plain password accepted: %v", err)
 	}
 	tok := webui.APIToken{ID: "abc", Name: "prom", Hash: strings.Repeat("f", 64), Created: time.Now()}

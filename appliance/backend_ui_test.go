@@ -60,15 +60,26 @@ func TestUIOverBackend(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	// First run: the dashboard sends the browser to the password form.
-	if code, body := get("/"); code != 200 || !strings.Contains(body, "Choose the admin password") {
+	// First run: the dashboard sends the browser to the password form,
+	// which takes the setup code the console shows.
+	setupCode, _, err := h.store.SetupCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/"); code != 200 || !strings.Contains(body, "choose the admin password") {
 		t.Fatalf("first visit: %d", code)
 	}
-	if code, _ := post("/setup", url.Values{"password": {"a long admin password"}, "password2": {"a long admin password"}}); code != 200 {
+	if code, _ := post("/setup", url.Values{"setup_code": {"0000-0000-0000-0000"}, "password": {"a long admin password"}, "password2": {"a long admin password"}}); code != http.StatusUnauthorized {
+		t.Fatalf("setup with a wrong code: %d", code)
+	}
+	if code, _ := post("/setup", url.Values{"setup_code": {setupCode}, "password": {"a long admin password"}, "password2": {"a long admin password"}}); code != 200 {
 		t.Fatalf("setup: %d", code)
 	}
-	if h.store.Current().Config.Auth.AdminHash == "" {
-		t.Fatal("no hash stored")
+	if creds, err := h.store.Credentials(); err != nil || creds.AdminHash == "" {
+		t.Fatalf("no hash stored: %v", err)
+	}
+	if _, needed, _ := h.store.SetupCode(); needed {
+		t.Fatal("the setup code is still wanted after the first run")
 	}
 
 	// Rules with an error: shown at its line, nothing changes.

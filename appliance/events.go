@@ -33,6 +33,8 @@ type EventHub struct {
 
 	queue   chan webui.Event
 	Dropped atomic.Uint64 // events not delivered remotely because the queue was full
+
+	failures loginFailureBudget // guarded by mu
 }
 
 // EventHubOptions tune an EventHub; zero values are the production setup.
@@ -82,19 +84,47 @@ func (h *EventHub) Subscribe() (<-chan webui.Event, func()) {
 }
 
 // Publish implements webui.Events: it hands the event to every subscriber
-// and queues it for syslog and the webhook.
+// and queues it for syslog and the webhook. Failed logins are rate limited
+// first (see loginFailureBudget): a password-guessing run from thousands of
+// addresses must not flood the syslog server, the webhook and the queue
+// that other events share.
 func (h *EventHub) Publish(e webui.Event) {
 	if e.Time.IsZero() {
 		e.Time = h.now()
 	}
 	h.mu.Lock()
+	if e.Kind == webui.EventLoginFailure {
+		pass, summary := h.failures.take(e.Time)
+		if summary != nil {
+			h.deliverLocked(*summary)
+		}
+		if !pass {
+			h.mu.Unlock()
+			return
+		}
+	}
+	h.deliverLocked(e)
+	h.mu.Unlock()
+}
+
+// flushSuppressed reports failed logins held back since the last one that
+// went out, so a burst that stops is still counted somewhere.
+func (h *EventHub) flushSuppressed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if summary := h.failures.summary(h.now()); summary != nil {
+		h.deliverLocked(*summary)
+	}
+}
+
+// deliverLocked fans e out; h.mu is held.
+func (h *EventHub) deliverLocked(e webui.Event) {
 	for ch := range h.subs {
 		select {
 		case ch <- e:
 		default: // a slow reader loses events rather than stalling the box
 		}
 	}
-	h.mu.Unlock()
 	select {
 	case h.queue <- e:
 	default:
@@ -104,10 +134,14 @@ func (h *EventHub) Publish(e webui.Event) {
 
 // Run delivers queued events to syslog and the webhook until ctx ends.
 func (h *EventHub) Run(ctx context.Context) error {
+	flush := time.NewTicker(loginFailureEvery)
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-flush.C:
+			h.flushSuppressed()
 		case e := <-h.queue:
 			s := h.settings()
 			if s.Syslog != "" {

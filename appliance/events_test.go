@@ -42,7 +42,7 @@ func TestSyslogFormat(t *testing.T) {
 func TestEventHubDeliversToSyslogWebhookAndSubscribers(t *testing.T) {
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		t.Skip("no UDP on loopback: ", err)
+		t.Fatalf("listening on UDP loopback: %v", err)
 	}
 	defer udp.Close()
 	hooked := make(chan webui.Event, 4)
@@ -118,5 +118,66 @@ func TestEventHubNeverBlocks(t *testing.T) {
 	}
 	if hub.Dropped.Load() != uint64(eventQueueLen*2) {
 		t.Fatalf("dropped %d", hub.Dropped.Load())
+	}
+}
+
+// A password-guessing run from many addresses makes a bounded number of
+// events for syslog and the webhook; the rest are counted in a summary,
+// and other events still get through.
+func TestFailedLoginEventsAreRateLimited(t *testing.T) {
+	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	hub := NewEventHub(DefaultSettings, EventHubOptions{Hostname: "rw", Now: func() time.Time { return clock },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	queued := func() []webui.Event {
+		var out []webui.Event
+		for {
+			select {
+			case e := <-hub.queue:
+				out = append(out, e)
+			default:
+				return out
+			}
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		hub.Publish(webui.Event{Kind: webui.EventLoginFailure, Source: "10.0.0.1", Message: "failed login"})
+		if i == 500 {
+			hub.Publish(webui.Event{Kind: webui.EventQuarantine, Message: "10.0.0.9 quarantined"})
+		}
+	}
+	got := queued()
+	failures, others := 0, 0
+	for _, e := range got {
+		if e.Kind == webui.EventLoginFailure {
+			failures++
+		} else {
+			others++
+		}
+	}
+	if failures != loginFailureBurst || others != 1 {
+		t.Fatalf("queued %d failed logins and %d other events, want %d and 1", failures, others, loginFailureBurst)
+	}
+	// One interval later the next failure goes out, after a summary of
+	// what was held back.
+	clock = clock.Add(loginFailureEvery)
+	hub.Publish(webui.Event{Kind: webui.EventLoginFailure, Source: "10.0.0.2", Message: "failed login"})
+	got = queued()
+	if len(got) != 2 || got[0].Message != "990 more failed logins suppressed since 2026-11-25T12:00:00Z" || got[1].Source != "10.0.0.2" {
+		t.Fatalf("after an interval: %+v", got)
+	}
+	// A burst that stops is reported by the periodic flush.
+	for i := 0; i < 3; i++ {
+		hub.Publish(webui.Event{Kind: webui.EventLoginFailure, Message: "failed login"})
+	}
+	if got = queued(); len(got) != 0 {
+		t.Fatalf("over budget, still queued %+v", got)
+	}
+	hub.flushSuppressed()
+	if got = queued(); len(got) != 1 || !strings.HasPrefix(got[0].Message, "3 more failed logins suppressed") {
+		t.Fatalf("flush: %+v", got)
+	}
+	hub.flushSuppressed()
+	if got = queued(); len(got) != 0 {
+		t.Fatalf("an empty flush queued %+v", got)
 	}
 }

@@ -36,7 +36,7 @@ func (s Settings) ManagementStatic() (st links.Static, dns []netip.Addr, ok bool
 // appliance must still find and report what needs repair.
 func PeekSettings(dir string) Settings {
 	s := &Store{dir: dir, validate: ValidateConfig}
-	if r, err := s.readRevision(filepath.Join(dir, currentFile)); err == nil {
+	if r, _, err := s.readRevision(filepath.Join(dir, currentFile)); err == nil {
 		return r.Config.Settings
 	}
 	if r, ok, _ := s.newestValidRevision(); ok {

@@ -69,6 +69,12 @@ type Store struct {
 	mu   sync.Mutex
 	cur  Revision
 	next int // number of the next revision
+
+	// credsMu guards the credentials, kept in their own file; credsErr is
+	// set when that file exists but cannot be read, which locks the UI.
+	credsMu  sync.Mutex
+	creds    Credentials
+	credsErr error
 }
 
 // ErrNoRevision is returned for a revision number the store does not hold.
@@ -103,8 +109,11 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 
 	maxN := s.maxRevisionFile()
-	cur, err := s.readRevision(filepath.Join(dir, currentFile))
+	cur, ignored, err := s.readRevision(filepath.Join(dir, currentFile))
 	loaded := err == nil
+	if loaded && len(ignored) > 0 {
+		warn("config %s has fields this firmware does not know (written by a newer version?); ignored: %s", currentFile, strings.Join(ignored, ", "))
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		aside := filepath.Join(dir, currentFile+".corrupt-"+s.now().UTC().Format("20060102T150405Z"))
 		if rerr := os.Rename(filepath.Join(dir, currentFile), aside); rerr != nil {
@@ -142,9 +151,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
 	}
 	s.cur = cur
 	s.next = max(maxN, cur.N) + 1
-	if w := s.adoptAdminHash(); w != "" {
-		warn("%s", w)
-	}
+	warnings = append(warnings, s.loadCredentials()...)
 	return s, warnings, nil
 }
 
@@ -154,10 +161,13 @@ func (s *Store) newestValidRevision() (Revision, bool, []string) {
 	var unusable []string
 	infos := s.revisionFiles()
 	for i := len(infos) - 1; i >= 0; i-- {
-		r, err := s.readRevision(s.revisionPath(infos[i]))
+		r, ignored, err := s.readRevision(s.revisionPath(infos[i]))
 		if err != nil {
 			unusable = append(unusable, fmt.Sprintf("revision %d is unusable: %v", infos[i], err))
 			continue
+		}
+		if len(ignored) > 0 {
+			unusable = append(unusable, fmt.Sprintf("revision %d has fields this firmware does not know; ignored: %s", infos[i], strings.Join(ignored, ", ")))
 		}
 		return r, true, unusable
 	}
@@ -177,29 +187,6 @@ func (s *Store) persist(r Revision, isRevisionFile bool) error {
 		}
 	}
 	return s.write(filepath.Join(s.dir, currentFile), data)
-}
-
-// adoptAdminHash takes the admin password hash the image builder left in the
-// state folder when the config has none yet.
-func (s *Store) adoptAdminHash() string {
-	if s.cur.Config.Auth.AdminHash != "" {
-		return ""
-	}
-	b, err := os.ReadFile(filepath.Join(s.dir, adminHashFile))
-	if err != nil {
-		return ""
-	}
-	hash := strings.TrimSpace(string(b))
-	if err := checkPasswordHash(hash); err != nil {
-		return fmt.Sprintf("%s ignored: %v", adminHashFile, err)
-	}
-	if _, err := s.Commit("system", "admin password preset from "+adminHashFile, func(c *Config) error {
-		c.Auth.AdminHash = hash
-		return nil
-	}); err != nil {
-		return fmt.Sprintf("%s could not be adopted: %v", adminHashFile, err)
-	}
-	return ""
 }
 
 // Current returns the running revision.
@@ -244,16 +231,14 @@ func (s *Store) Commit(author, summary string, change func(*Config) error) (Revi
 }
 
 // Rollback makes the config of revision n current again, as a new revision.
-// The credentials stay as they are now.
+// The credentials are not part of it and stay as they are.
 func (s *Store) Rollback(author string, n int) (Revision, error) {
 	old, err := s.Revision(n)
 	if err != nil {
 		return Revision{}, err
 	}
 	return s.Commit(author, fmt.Sprintf("roll back to revision %d", n), func(c *Config) error {
-		auth := c.Auth
 		*c = old.Config
-		c.Auth = auth
 		return nil
 	})
 }
@@ -268,7 +253,7 @@ func (s *Store) Revision(n int) (Revision, error) {
 	}
 	// Old revisions are read without validation: one that today's parsers
 	// reject can still be listed and diffed; rolling back to it validates.
-	r, err := s.readRevisionFile(s.revisionPath(n))
+	r, _, err := s.readRevisionFile(s.revisionPath(n))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Revision{}, fmt.Errorf("revision %d: %w", n, ErrNoRevision)
 	}
@@ -280,7 +265,7 @@ func (s *Store) Revisions() []RevisionInfo {
 	nums := s.revisionFiles()
 	out := make([]RevisionInfo, 0, len(nums))
 	for i := len(nums) - 1; i >= 0; i-- {
-		r, err := s.readRevisionFile(s.revisionPath(nums[i]))
+		r, _, err := s.readRevisionFile(s.revisionPath(nums[i]))
 		if err != nil {
 			continue // unreadable: nothing useful to list
 		}
@@ -331,47 +316,31 @@ func (s *Store) prune() {
 	}
 }
 
-// readRevisionFile reads and decodes one revision file.
-func (s *Store) readRevisionFile(path string) (Revision, error) {
+// readRevisionFile reads and decodes one revision file; ignored names the
+// fields it does not know.
+func (s *Store) readRevisionFile(path string) (r Revision, ignored []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Revision{}, err
+		return Revision{}, nil, err
 	}
 	return decodeRevision(data)
 }
 
 // readRevision reads one revision file and validates its config.
-func (s *Store) readRevision(path string) (Revision, error) {
-	r, err := s.readRevisionFile(path)
+func (s *Store) readRevision(path string) (Revision, []string, error) {
+	r, ignored, err := s.readRevisionFile(path)
 	if err != nil {
-		return Revision{}, err
+		return Revision{}, nil, err
 	}
 	if err := s.validate(r.Config); err != nil {
-		return Revision{}, fmt.Errorf("invalid: %w", err)
+		return Revision{}, nil, fmt.Errorf("invalid: %w", err)
 	}
-	return r, nil
-}
-
-func decodeRevision(data []byte) (Revision, error) {
-	var r Revision
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Revision{}, fmt.Errorf("not a config file: %w", err)
-	}
-	if dec.More() {
-		return Revision{}, errors.New("not a config file: trailing data")
-	}
-	if r.N <= 0 {
-		return Revision{}, errors.New("not a config file: no revision number")
-	}
-	return r, nil
+	return r, ignored, nil
 }
 
 func (r Revision) clone() Revision {
 	c := r
 	c.Config.Settings.MgmtDNS = slices.Clone(r.Config.Settings.MgmtDNS)
-	c.Config.Auth.Tokens = slices.Clone(r.Config.Auth.Tokens)
 	return c
 }
 

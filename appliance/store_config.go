@@ -5,16 +5,16 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 )
 
-// Config is everything the box keeps across reboots: the policy and rules in
-// their own text formats, the UI and system settings, and the credentials.
+// Config is the part of the box's state that has revisions: the policy and
+// rules in their own text formats and the UI and system settings. The
+// credentials are kept apart (see store_credentials.go) so that no config
+// fallback or rollback can change them.
 type Config struct {
-	Policy   string      `json:"policy"`
-	Rules    string      `json:"rules"`
-	Settings Settings    `json:"settings"`
-	Auth     Credentials `json:"auth"`
+	Policy   string   `json:"policy"`
+	Rules    string   `json:"rules"`
+	Settings Settings `json:"settings"`
 }
 
 // Settings are the appliance settings that are not dataplane policy.
@@ -40,22 +40,6 @@ type Settings struct {
 	// FailMode says what the bypass does when the dataplane dies: "open"
 	// (frames pass unfiltered) or "closed" (nothing passes).
 	FailMode string `json:"fail_mode"`
-}
-
-// Credentials are the admin password hash and the API token hashes. They are
-// part of every revision but a rollback never changes them: rolling back the
-// rules must not bring back an old password.
-type Credentials struct {
-	AdminHash string     `json:"admin_hash,omitempty"`
-	Tokens    []APIToken `json:"tokens,omitempty"`
-}
-
-// APIToken is a stored API token: only the SHA-256 of the secret is kept.
-type APIToken struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name"`
-	Hash    string    `json:"hash"` // hex SHA-256 of the token
-	Created time.Time `json:"created"`
 }
 
 // Limits of the settings, stated once for validation and the UI.

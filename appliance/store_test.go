@@ -235,15 +235,18 @@ func TestRollbackKeepsCredentials(t *testing.T) {
 	s, _ := openTestStore(t, t.TempDir(), StoreOptions{})
 	s.Commit("admin", "rules", func(c *Config) error { c.Rules = "block all\n"; return nil })
 	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-password"), MinBcryptCost)
-	s.Commit("admin", "password", func(c *Config) error { c.Auth.AdminHash = string(hash); return nil })
+	if err := s.UpdateCredentials(func(c *Credentials) error { c.AdminHash = string(hash); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	r, err := s.Rollback("admin", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Config.Rules != DefaultConfig().Rules || r.Config.Auth.AdminHash != string(hash) {
-		t.Fatalf("rollback: rules %q hash kept %v", r.Config.Rules, r.Config.Auth.AdminHash == string(hash))
+	creds, _ := s.Credentials()
+	if r.Config.Rules != DefaultConfig().Rules || creds.AdminHash != string(hash) {
+		t.Fatalf("rollback: rules %q hash kept %v", r.Config.Rules, creds.AdminHash == string(hash))
 	}
-	if r.Summary != "roll back to revision 1" || r.N != 4 {
+	if r.Summary != "roll back to revision 1" || r.N != 3 {
 		t.Fatalf("rollback revision %d %q", r.N, r.Summary)
 	}
 	if _, err := s.Rollback("admin", 99); !errors.Is(err, ErrNoRevision) {
@@ -256,15 +259,19 @@ func TestAdminHashFileAdopted(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("preset-password"), MinBcryptCost)
 	os.WriteFile(filepath.Join(dir, adminHashFile), append(hash, '\n'), 0o600)
 	s, warnings := openTestStore(t, dir, StoreOptions{})
-	if s.Current().Config.Auth.AdminHash != string(hash) || len(warnings) != 0 {
+	if creds, _ := s.Credentials(); creds.AdminHash != string(hash) || len(warnings) != 0 {
 		t.Fatalf("hash not adopted: %v", warnings)
+	}
+	// A preset password means no first run and no setup code.
+	if code, needed, err := s.SetupCode(); needed || code != "" || err != nil {
+		t.Fatalf("setup code with a preset password: %q %v %v", code, needed, err)
 	}
 	// A weak hash is refused with a warning.
 	dir2 := t.TempDir()
 	weak, _ := bcrypt.GenerateFromPassword([]byte("preset-password"), 4)
 	os.WriteFile(filepath.Join(dir2, adminHashFile), weak, 0o600)
 	s2, warnings := openTestStore(t, dir2, StoreOptions{})
-	if s2.Current().Config.Auth.AdminHash != "" || len(warnings) != 1 || !strings.Contains(warnings[0], "cost 4") {
+	if creds, _ := s2.Credentials(); creds.AdminHash != "" || len(warnings) != 1 || !strings.Contains(warnings[0], "cost 4") {
 		t.Fatalf("weak hash: %v", warnings)
 	}
 }

@@ -35,7 +35,7 @@ const maxTextBytes = 1 << 20
 
 // DefaultConfig is the config of a fresh box: the shipped policy, no rules
 // (the box is a sanitizing wire until the admin adds some), the shipped
-// settings and no credentials (the first visit to the UI sets the password).
+// settings.
 func DefaultConfig() Config {
 	return Config{
 		Policy:   config.Default().Format(),
@@ -45,8 +45,8 @@ func DefaultConfig() Config {
 }
 
 // ValidateConfig checks every part of a config: the policy with the
-// dataplane's policy parser, the rules with the rules parser, the settings,
-// and the shape of the stored credentials.
+// dataplane's policy parser, the rules with the rules parser, and the
+// settings.
 func ValidateConfig(c Config) error {
 	if err := CheckPolicy(c.Policy); err != nil {
 		return err
@@ -56,18 +56,6 @@ func ValidateConfig(c Config) error {
 	}
 	if err := c.Settings.Validate(); err != nil {
 		return &ConfigError{Part: "settings", Msg: err.Error()}
-	}
-	if c.Auth.AdminHash != "" {
-		if err := checkPasswordHash(c.Auth.AdminHash); err != nil {
-			return &ConfigError{Part: "auth", Msg: err.Error()}
-		}
-	}
-	seen := map[string]bool{}
-	for _, t := range c.Auth.Tokens {
-		if t.ID == "" || seen[t.ID] || len(t.Hash) != 64 {
-			return &ConfigError{Part: "auth", Msg: fmt.Sprintf("API token %q is malformed", t.ID)}
-		}
-		seen[t.ID] = true
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwall/rackwall/image/qemu"
 	"github.com/rackwall/rackwall/tests/lab"
 )
 
@@ -106,16 +107,43 @@ func (c *uiClient) csrfFrom(path string) string {
 	return string(m[1])
 }
 
+// setupCodeRe finds the first-run setup code in what the appliance prints.
+var setupCodeRe = regexp.MustCompile(`first-run setup code +([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})`)
+
+// setupCodeIn returns the last setup code printed in out (a serial log or
+// the appliance's output), waiting up to a minute for it to appear.
+func setupCodeIn(t *testing.T, out func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if m := setupCodeRe.FindAllStringSubmatch(out(), -1); m != nil {
+			return m[len(m)-1][1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the box printed no first-run setup code")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// serialText reads a VM's serial console log as it grows.
+func serialText(vm *qemu.VM) func() string {
+	return func() string {
+		b, _ := os.ReadFile(vm.SerialLog)
+		return string(b)
+	}
+}
+
 // firstRun sets the admin password through the first-run page, as a
-// browser does, then creates an API token with the logged-in session and
-// uses it from then on.
-func (c *uiClient) firstRun(password string) {
+// browser does, with the setup code the box printed on its console, then
+// creates an API token with the logged-in session and uses it from then on.
+func (c *uiClient) firstRun(password, setupCode string) {
 	c.t.Helper()
 	if code, _, err := c.do("GET", "/", nil, nil); err != nil || code != http.StatusSeeOther {
 		c.t.Fatalf("GET / before setup = %d %v, want a redirect to /setup", code, err)
 	}
 	csrf := c.csrfFrom("/setup")
-	form := url.Values{"csrf": {csrf}, "password": {password}, "password2": {password}}
+	form := url.Values{"csrf": {csrf}, "setup_code": {setupCode}, "password": {password}, "password2": {password}}
 	code, b, err := c.do("POST", "/setup", strings.NewReader(form.Encode()),
 		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	if err != nil || code != http.StatusSeeOther {
@@ -163,6 +191,15 @@ func (c *uiClient) healthz() (healthz, error) {
 	c.hc = saved
 	if err != nil {
 		return healthz{}, err
+	}
+	// Without a token the box says only healthy or unhealthy; the
+	// details need the token.
+	if c.token == "" {
+		word := strings.TrimSpace(string(b))
+		if word != "healthy" && word != "unhealthy" {
+			return healthz{}, fmt.Errorf("anonymous healthz %d %q: want healthy or unhealthy", code, b)
+		}
+		return healthz{Code: code, Healthy: word == "healthy"}, nil
 	}
 	var h healthz
 	if err := json.Unmarshal(b, &h); err != nil {

@@ -56,6 +56,9 @@ const (
 // rules-pending.png, system.png) with the downloaded capture
 // (flooder.pcapng).
 func TestBrowserUI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: drives the UI in headless Chromium")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, the appliance and a browser in the lab")
 	}
@@ -102,7 +105,8 @@ func TestBrowserUI(t *testing.T) {
 		if p := b.path(); p != "/setup" {
 			t.Fatalf("a fresh box shows %s, want the first-run page /setup", p)
 		}
-		b.must("type the new password", 10*time.Second,
+		b.must("type the setup code and the new password", 10*time.Second,
+			chromedp.SendKeys(chromedp.CSS(`input[name=setup_code]`), setupCodeIn(t, app.Output)),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password2]`), password))
 		b.mustSubmit(`form[action="/setup"] button[type=submit]`, http.StatusOK)

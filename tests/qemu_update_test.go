@@ -27,11 +27,14 @@ import (
 //	VM 2 (same disk): boots v1 again and says the write was interrupted;
 //	  the retry with the push command, under a fragment flood, ends on v2
 //	  blessed; a reboot keeps v2.
-//	(not -short) v3 whose appliance never gets its dataplane up fails its
+//	v3 whose appliance never gets its dataplane up fails its
 //	  health check and the box ends on v2 by itself, saying why; v4 whose
 //	  kernel panics at boot (init= missing, panic=10) runs out of tries and
 //	  the box ends on v2.
 func TestQemuUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: boots the image under qemu, several times")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces and tap devices")
 	}
@@ -47,23 +50,13 @@ func TestQemuUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := lab.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	work := t.TempDir()
-	keys := newUpdateKeys(t)
+	keys := qemuUpdateKeys(t)
 	otherKey := newUpdateKeys(t)
 
-	// Version 1 as a disk image; version 2 (and the failing ones) as bundles.
-	img := filepath.Join(work, "rackwall.img")
-	buildStart := time.Now()
-	if err := image.Build(image.Config{Board: board, Version: "1", SourceDateEpoch: time.Now().Unix(), ModuleRoot: root,
-		Programs: imagePrograms(t, board), UpdateKeys: map[string][]byte{"test.pub": keys.pubTxt},
-		Log: &tLog{t: t, prefix: "image: "}}, img); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("image v1 built in %.1fs", time.Since(buildStart).Seconds())
+	// Version 1 as a disk image (the run's shared one, which trusts keys);
+	// version 2 (and the failing ones) as bundles.
+	img := qemuDisk(t)
 	v2 := slotParts(t, board, 2, keys)
 	good := writeBundle(t, filepath.Join(work, "v2.bundle"), keys.priv, board.Name, 2, v2.Kernel, v2.EntryTemplate, v2.Root)
 	goodBytes, err := os.ReadFile(good)
@@ -121,7 +114,7 @@ func TestQemuUpdate(t *testing.T) {
 	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
 	password := "update-test-password"
 	ui.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
-	ui.firstRun(password)
+	ui.firstRun(password, setupCodeIn(t, serialText(vm)))
 	ui.hc.Timeout = 20 * time.Second
 	pwFile := writeTempFile(t, "pw", password+"\n")
 	// The side door: gokrazy's /update/root and /reboot answer only as
@@ -221,11 +214,6 @@ func TestQemuUpdate(t *testing.T) {
 	st, err = ui.updateStatus()
 	if err != nil || st.Running != "b" || st.RunningVersion != 2 || !st.Blessed || st.Trial {
 		t.Fatalf("after a power cycle: %+v %v", st, err)
-	}
-
-	if testing.Short() {
-		t.Log("-short: skipping the health-check and kernel-panic fallbacks (several slow boots each)")
-		return
 	}
 
 	// pushAndFallBack pushes a bundle whose version must fail after it is

@@ -14,14 +14,23 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
-// client talks to one box's UI with a session (cookie + CSRF header).
+// client talks to one box's UI with an API token, or with a session
+// (cookie + CSRF header) it logs in for with the admin password.
 type client struct {
-	base, password string
-	http           *http.Client
-	csrf           string
+	base string
+	cred credentials
+	http *http.Client
+	csrf string
+}
+
+// credentials are an API token or the admin password, or both for a
+// downgrade (the token signs in, the password confirms).
+type credentials struct {
+	token, password string
 }
 
 // status is the part of the box's /api/update/status this command reads.
@@ -38,9 +47,9 @@ type status struct {
 	} `json:"last"`
 }
 
-func newClient(base, password string, tlsCfg *tls.Config) *client {
+func newClient(base string, cred credentials, tlsCfg *tls.Config) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{base: base, password: password, http: &http.Client{
+	return &client{base: base, cred: cred, http: &http.Client{
 		Jar:       jar,
 		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment},
 	}}
@@ -63,6 +72,7 @@ func (c *client) get(ctx context.Context, path string, timeout time.Duration) (*
 		cancel()
 		return nil, err
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel()
@@ -79,9 +89,22 @@ type cancelOnClose struct {
 
 func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
 
+// authorize adds the API token to req; a session travels in the cookie jar.
+func (c *client) authorize(req *http.Request) {
+	if c.cred.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cred.token)
+	} else {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+}
+
 // login runs the browser login: the login form's CSRF token, the password,
 // then the CSRF token of the logged-in session (from any page's forms).
+// With an API token there is nothing to log in to.
 func (c *client) login(ctx context.Context) error {
+	if c.cred.token != "" {
+		return nil
+	}
 	resp, err := c.get(ctx, "/login", 15*time.Second)
 	if err != nil {
 		return fmt.Errorf("reaching the box: %w", err)
@@ -92,7 +115,7 @@ func (c *client) login(ctx context.Context) error {
 	if token == "" {
 		return fmt.Errorf("the box's login page (%s) has no form: is the first-run setup done?", resp.Status)
 	}
-	form := url.Values{"csrf": {token}, "password": {c.password}}
+	form := url.Values{"csrf": {token}, "password": {c.cred.password}}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // bcrypt on a small box
 	defer cancel()
 	req, _ := http.NewRequestWithContext(lctx, http.MethodPost, c.base+"/login", strings.NewReader(form.Encode()))
@@ -124,6 +147,9 @@ func (c *client) status(ctx context.Context) (status, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
+		if c.cred.token != "" {
+			return st, errors.New("the box refused the API token")
+		}
 		return st, errUnauthorized
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -168,7 +194,12 @@ func (c *client) upload(ctx context.Context, path string, downgrade bool, out io
 	}
 	req.ContentLength = info.Size()
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("X-CSRF-Token", c.csrf)
+	if downgrade {
+		// The box confirms a downgrade with the admin password itself,
+		// whether the request is signed in by session or by token.
+		req.Header.Set("X-Admin-Password", c.cred.password)
+	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	pr.finish()
 	if err != nil {
@@ -193,17 +224,24 @@ func (c *client) upload(ctx context.Context, path string, downgrade bool, out io
 }
 
 // waitDown waits until the box stops answering (it reboots).
-func (c *client) waitDown(ctx context.Context) error {
+func (c *client) waitDown(ctx context.Context, before status) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := c.get(ctx, "/api/update/status", 3*time.Second)
 		if err != nil {
 			return nil
 		}
+		var st status
+		decodeErr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
 		resp.Body.Close()
 		// A box that forgot the session has restarted (sessions live in
-		// memory), even if it came back before a poll saw it down.
+		// memory), even if it came back before a poll saw it down. An API
+		// token outlives the reboot; a box that answers it with another
+		// running slot or another last result has restarted too.
 		if resp.StatusCode == http.StatusUnauthorized {
+			return nil
+		}
+		if resp.StatusCode == http.StatusOK && decodeErr == nil && restarted(before, st) {
 			return nil
 		}
 		select {
@@ -215,20 +253,48 @@ func (c *client) waitDown(ctx context.Context) error {
 	return errors.New("the box did not reboot within 2 minutes after accepting the bundle")
 }
 
+// restarted says whether the box's update status changed in a way only a
+// reboot after an upload changes it.
+func restarted(before, now status) bool {
+	if now.Running != before.Running || now.RunningVersion != before.RunningVersion {
+		return true
+	}
+	type result struct {
+		r string
+		v int64
+	}
+	last := func(s status) result {
+		if s.Last == nil {
+			return result{}
+		}
+		return result{s.Last.Result, s.Last.Version}
+	}
+	return last(now) != last(before) && (last(now).r == "success" || last(now).r == "failed")
+}
+
+// progressReader prints upload progress as net/http reads the body. The
+// transport may still be reading (in its own goroutine) when the box has
+// already answered, as it does when it refuses a bundle early, so the
+// printing state is guarded and nothing is printed after finish.
 type progressReader struct {
-	r      io.Reader
-	total  int64
+	r     io.Reader
+	total int64
+	out   io.Writer
+	start time.Time
+
+	mu     sync.Mutex
 	n      int64
-	out    io.Writer
-	start  time.Time
 	last   time.Time
 	inline bool
+	done   bool
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.n += int64(n)
-	if time.Since(p.last) > 500*time.Millisecond || err == io.EOF {
+	if !p.done && (time.Since(p.last) > 500*time.Millisecond || err == io.EOF) {
 		p.last = time.Now()
 		pct := 100.0
 		if p.total > 0 {
@@ -242,6 +308,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 func (p *progressReader) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = true
 	if p.inline {
 		fmt.Fprintln(p.out, "\n(the box writes and verifies the slot before it answers)")
 	}

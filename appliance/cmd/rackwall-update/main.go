@@ -1,12 +1,17 @@
 // Command rackwall-update pushes a signed update bundle to a box and
 // follows it until the box runs the new version and has blessed it.
 //
-//	rackwall-update --box https://10.0.0.2 --password-file pw.txt [--insecure | --fingerprint SHA256] out/qemu-amd64-2.bundle
+//	rackwall-update --box https://10.0.0.2 --fingerprint SHA256 --token-file token.txt out/qemu-amd64-2.bundle
+//	rackwall-update --box https://10.0.0.2 --fingerprint SHA256 --password-file pw.txt out/qemu-amd64-2.bundle
 //
-// It logs in with the admin password, uploads the bundle with a progress
-// display, waits for the box to reboot and come back, and polls
-// /api/update/status. It exits 0 only when the new version runs and is
-// blessed; otherwise it prints the box's reason and exits 1.
+// It authenticates with an API token (made on the System page) or logs in
+// with the admin password, uploads the bundle with a progress display,
+// waits for the box to reboot and come back, and polls /api/update/status.
+// It exits 0 only when the new version runs and is blessed; otherwise it
+// prints the box's reason and exits 1.
+//
+// --fingerprint pins the box's certificate by the SHA-256 the box prints on
+// its console; --insecure, which trusts any certificate, is for labs.
 package main
 
 import (
@@ -38,6 +43,7 @@ func run(args []string) error {
 	var (
 		box         = fs.String("box", "", "the box's UI address, e.g. https://10.0.0.2")
 		pwFile      = fs.String("password-file", "", "file whose first line is the admin password")
+		tokenFile   = fs.String("token-file", "", "file whose first line is an API token (instead of --password-file)")
 		insecure    = fs.Bool("insecure", false, "do not verify the box's TLS certificate")
 		fingerprint = fs.String("fingerprint", "", "accept only this certificate: SHA-256 of its DER bytes, hex (colons allowed)")
 		downgrade   = fs.Bool("allow-downgrade", false, "permit a version not newer than the running one")
@@ -46,18 +52,34 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *box == "" || *pwFile == "" {
-		return errors.New("usage: rackwall-update --box URL --password-file FILE [--insecure|--fingerprint SHA256] BUNDLE")
+	if fs.NArg() != 1 || *box == "" || *pwFile == "" && *tokenFile == "" {
+		return errors.New("usage: rackwall-update --box URL (--token-file FILE | --password-file FILE) [--fingerprint SHA256 | --insecure] [--allow-downgrade] BUNDLE")
+	}
+	// A token and the password together make sense only for a downgrade:
+	// the token signs in, the password confirms the downgrade (the box
+	// never accepts a downgrade on a token alone).
+	if *pwFile != "" && *tokenFile != "" && !*downgrade {
+		return errors.New("--token-file and --password-file exclude each other (both only with --allow-downgrade)")
+	}
+	if *downgrade && *pwFile == "" {
+		return errors.New("--allow-downgrade needs --password-file: the box asks for the admin password to confirm a downgrade")
 	}
 	if *insecure && *fingerprint != "" {
 		return errors.New("--insecure and --fingerprint exclude each other")
 	}
-	raw, err := os.ReadFile(*pwFile)
-	if err != nil {
-		return err
+	var cred credentials
+	var err error
+	if *tokenFile != "" {
+		if cred.token, err = firstLine(*tokenFile); err != nil {
+			return err
+		}
+		cred.token = strings.TrimSpace(cred.token)
 	}
-	password, _, _ := strings.Cut(string(raw), "\n")
-	password = strings.TrimRight(password, "\r")
+	if *pwFile != "" {
+		if cred.password, err = firstLine(*pwFile); err != nil {
+			return err
+		}
+	}
 	bundlePath := fs.Arg(0)
 	version, err := bundleVersion(bundlePath)
 	if err != nil {
@@ -69,8 +91,22 @@ func run(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	c := newClient(strings.TrimRight(*box, "/"), password, tlsCfg)
+	c := newClient(strings.TrimRight(*box, "/"), cred, tlsCfg)
 	return push(ctx, c, bundlePath, version, *downgrade, os.Stdout)
+}
+
+// firstLine is the secret in the first line of a file.
+func firstLine(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	line = strings.TrimRight(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("%s: the first line is empty", path)
+	}
+	return line, nil
 }
 
 // bundleVersion reads the version from the manifest (unverified: the box
@@ -128,7 +164,7 @@ func push(ctx context.Context, c *client, path string, version int64, downgrade 
 		return err
 	}
 	fmt.Fprintf(out, "uploaded and written in %s; the box reboots into the new slot\n", time.Since(start).Round(time.Second))
-	if err := c.waitDown(ctx); err != nil {
+	if err := c.waitDown(ctx, before); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "box is down; waiting for it to come back")

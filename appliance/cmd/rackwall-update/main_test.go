@@ -40,6 +40,13 @@ func (b *fakeBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer b.mu.Unlock()
 	ck, _ := r.Cookie("s")
 	authed := ck != nil && b.sessions[ck.Value]
+	// An API token outlives the reboot, and needs no CSRF token.
+	bearer := r.Header.Get("Authorization") == "Bearer "+goodToken
+	if r.Header.Get("Authorization") != "" && !bearer {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	authed = authed || bearer
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/login":
 		http.SetCookie(w, &http.Cookie{Name: "s", Value: "anon"})
@@ -60,8 +67,15 @@ func (b *fakeBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && r.URL.Path == "/api/update/status":
 		json.NewEncoder(w).Encode(map[string]any{"running_slot": "a", "running_version": b.version, "blessed": true, "last": b.last})
 	case r.Method == "POST" && r.URL.Path == "/api/update":
-		if r.Header.Get("X-CSRF-Token") != "SESSION" {
+		if r.Header.Get("X-CSRF-Token") != "SESSION" && !bearer {
 			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		// Like the box: a downgrade is confirmed by the admin password
+		// itself, never by the session or token alone.
+		if r.URL.Query().Get("allow_downgrade") == "1" && r.Header.Get("X-Admin-Password") != "secret password" {
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(map[string]any{"error": "a downgrade needs the admin password"})
 			return
 		}
 		b.got, _ = io.ReadAll(r.Body)
@@ -91,7 +105,17 @@ func testBundle(t *testing.T, version int64) string {
 	return p
 }
 
+const goodToken = "rwt_push-token"
+
 func runPush(t *testing.T, fb *fakeBox, fingerprint string, insecure bool) (string, error) {
+	return runPushAs(t, fb, credentials{password: "secret password"}, fingerprint, insecure)
+}
+
+func runPushAs(t *testing.T, fb *fakeBox, cred credentials, fingerprint string, insecure bool) (string, error) {
+	return runPushWith(t, fb, cred, fingerprint, insecure, false)
+}
+
+func runPushWith(t *testing.T, fb *fakeBox, cred credentials, fingerprint string, insecure, downgrade bool) (string, error) {
 	srv := httptest.NewTLSServer(fb)
 	t.Cleanup(srv.Close)
 	if fingerprint == "match" {
@@ -106,7 +130,7 @@ func runPush(t *testing.T, fb *fakeBox, fingerprint string, insecure bool) (stri
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = push(ctx, newClient(srv.URL, "secret password", cfg), path, 2, false, &out)
+	err = push(ctx, newClient(srv.URL, cred, cfg), path, 2, downgrade, &out)
 	if fb.got != nil {
 		want, _ := os.ReadFile(path)
 		if !bytes.Equal(fb.got, want) {
@@ -172,8 +196,87 @@ func TestPushWrongPassword(t *testing.T) {
 	srv := httptest.NewTLSServer(fb)
 	defer srv.Close()
 	cfg, _ := tlsConfig(true, "")
-	err := newClient(srv.URL, "wrong", cfg).login(context.Background())
+	err := newClient(srv.URL, credentials{password: "wrong"}, cfg).login(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "refused the password") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// With --token-file the push needs no login and no CSRF token: the API
+// token goes with every request and still works after the box reboots.
+func TestPushWithAPIToken(t *testing.T) {
+	fb := newFake(func(b *fakeBox) {
+		b.version = 2
+		b.last = map[string]any{"result": "success", "version": 2}
+	})
+	out, err := runPushAs(t, fb, credentials{token: goodToken}, "match", false)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "blessed") || fb.got == nil {
+		t.Errorf("bundle received %v; output:\n%s", fb.got != nil, out)
+	}
+
+	fb = newFake(func(b *fakeBox) {
+		b.last = map[string]any{"result": "failed", "version": 2, "reason": "slot b failed its health check"}
+	})
+	if _, err := runPushAs(t, fb, credentials{token: goodToken}, "match", false); err == nil || !strings.Contains(err.Error(), "failed its health check") {
+		t.Fatalf("fallback with a token: %v", err)
+	}
+
+	fb = newFake(nil)
+	if _, err := runPushAs(t, fb, credentials{token: "rwt_wrong"}, "match", false); err == nil || !strings.Contains(err.Error(), "refused the API token") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if fb.got != nil {
+		t.Fatal("a bundle was uploaded with a refused token")
+	}
+}
+
+func TestPushCredentialFlags(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	tok := filepath.Join(dir, "tok")
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(pw, []byte("secret password\n"), 0o600)
+	os.WriteFile(tok, []byte(goodToken+"\n"), 0o600)
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--box", "https://x", "x.bundle"}, "usage"},
+		{[]string{"--box", "https://x", "--password-file", pw, "--token-file", tok, "x.bundle"}, "exclude each other"},
+		{[]string{"--box", "https://x", "--token-file", tok, "--allow-downgrade", "x.bundle"}, "needs --password-file"},
+		{[]string{"--box", "https://x", "--token-file", empty, "x.bundle"}, "first line is empty"},
+		{[]string{"--box", "https://x", "--token-file", tok, "--insecure", "--fingerprint", strings.Repeat("ab", 32), "x.bundle"}, "exclude each other"},
+	} {
+		if err := run(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
+// A downgrade carries the admin password, signed in by token or by
+// session: the box refuses one confirmed by neither.
+func TestPushDowngradeSendsThePassword(t *testing.T) {
+	for _, cred := range []credentials{
+		{password: "secret password"},
+		{token: goodToken, password: "secret password"},
+	} {
+		fb := newFake(func(b *fakeBox) {
+			b.version = 2
+			b.last = map[string]any{"result": "success", "version": 2}
+		})
+		if _, err := runPushWith(t, fb, cred, "match", false, true); err != nil {
+			t.Errorf("token %q: downgrade push: %v", cred.token, err)
+		}
+		if fb.got == nil {
+			t.Errorf("token %q: the bundle was not uploaded", cred.token)
+		}
+	}
+	fb := newFake(func(*fakeBox) {})
+	if _, err := runPushWith(t, fb, credentials{token: goodToken}, "match", false, true); err == nil || fb.got != nil {
+		t.Fatalf("a downgrade without the password was accepted: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 
@@ -73,18 +74,41 @@ func (r *healthReport) judge() {
 	}
 }
 
-// healthHandler serves GET /healthz without authentication: the update
-// logic and monitoring ask it whether the box works.
-func (a *box) healthHandler(w http.ResponseWriter, r *http.Request) {
-	rep := a.healthReport()
-	code := http.StatusOK
-	if !rep.Healthy {
-		code = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(rep)
+// healthHandler serves GET /healthz. Anybody may ask whether the box
+// works: monitoring gets 200 "healthy" or 503 "unhealthy" and nothing
+// more, because which part is down (the dataplane, a port, the config) is
+// worth knowing to an attacker too. An API token or a logged-in session
+// gets the whole report as JSON with the same status. The update agent's
+// post-boot check asks healthReport directly.
+func (a *box) healthHandler() http.Handler {
+	return healthHandler(a.healthReport, a.ui.Actor)
+}
+
+func healthHandler(report func() healthReport, actor func(*http.Request) (string, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		who, err := actor(r)
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error() + ": send a valid token for the details, or none for healthy/unhealthy"})
+			return
+		}
+		rep := report()
+		code, word := http.StatusOK, "healthy"
+		if !rep.Healthy {
+			code, word = http.StatusServiceUnavailable, "unhealthy"
+		}
+		if who == "" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(code)
+			io.WriteString(w, word+"\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(rep)
+	})
 }
 
 func (a *box) healthReport() healthReport {

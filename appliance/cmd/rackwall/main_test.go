@@ -248,8 +248,8 @@ func TestRestartNeedsAnAPIToken(t *testing.T) {
 	}
 	const secret = "rwt_test-secret"
 	sum := sha256.Sum256([]byte(secret))
-	if _, err := st.Commit("test", "add token", func(c *appliance.Config) error {
-		c.Auth.Tokens = append(c.Auth.Tokens, appliance.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
+	if err := st.UpdateCredentials(func(c *appliance.Credentials) error {
+		c.Tokens = append(c.Tokens, appliance.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -277,20 +277,49 @@ func TestRestartNeedsAnAPIToken(t *testing.T) {
 	}
 }
 
-func TestLoopsAliveNeedsFreshHeartbeats(t *testing.T) {
+// The probe judges a packet loop by its progress as the dataplane
+// measured it: fresh progress is alive however long ago anything was
+// forwarded and whatever the wall clock did since; progress older than
+// loopStale is a stuck loop; no progress at all is a loop that never ran.
+func TestLoopsAliveJudgesProgress(t *testing.T) {
 	now := time.Now()
 	h := dataplane.Health{Running: true}
-	h.Ports[0] = dataplane.PortHealth{Name: "eth1", LastLoop: now.Add(-100 * time.Millisecond)}
-	h.Ports[1] = dataplane.PortHealth{Name: "eth2", LastLoop: now.Add(-50 * time.Millisecond)}
-	if err := loopsAlive(h, now); err != nil {
+	h.Ports[0] = dataplane.PortHealth{Name: "eth1", LastProgress: now.Add(-100 * time.Millisecond), ProgressAge: 100 * time.Millisecond}
+	h.Ports[1] = dataplane.PortHealth{Name: "eth2", LastProgress: now.Add(-50 * time.Millisecond), ProgressAge: 50 * time.Millisecond}
+	if err := loopsAlive(h); err != nil {
 		t.Fatalf("fresh loops judged dead: %v", err)
 	}
-	h.Ports[1].LastLoop = now.Add(-5 * time.Second)
-	if err := loopsAlive(h, now); err == nil || !strings.Contains(err.Error(), "eth2 stuck") {
+
+	// A loop busy with a flood that forwards nothing (the rules drop it
+	// all) still makes progress.
+	busy := h
+	busy.Ports[0].LastForwarded = now.Add(-time.Hour)
+	if err := loopsAlive(busy); err != nil {
+		t.Fatalf("busy loop that forwards nothing judged dead: %v", err)
+	}
+
+	// The wall clock stepped a year forward after the dataplane stamped
+	// its progress (first NTP sync after boot): the monotonic age decides.
+	stepped := h
+	stepped.Ports[0].LastProgress = now.AddDate(-1, 0, 0)
+	if err := loopsAlive(stepped); err != nil {
+		t.Fatalf("a wall-clock step made a healthy loop look stuck: %v", err)
+	}
+
+	stuck := h
+	stuck.Ports[1].ProgressAge = loopStale + time.Millisecond
+	if err := loopsAlive(stuck); err == nil || !strings.Contains(err.Error(), "eth2 stuck") {
 		t.Fatalf("stuck loop not caught: %v", err)
 	}
-	h.Ports[0].LastLoop = time.Time{}
-	if err := loopsAlive(h, now); err == nil {
-		t.Fatal("a loop that never ran judged alive")
+	atLimit := h
+	atLimit.Ports[1].ProgressAge = loopStale
+	if err := loopsAlive(atLimit); err != nil {
+		t.Fatalf("a loop exactly at the limit judged dead: %v", err)
+	}
+
+	never := h
+	never.Ports[0] = dataplane.PortHealth{Name: "eth1"}
+	if err := loopsAlive(never); err == nil || !strings.Contains(err.Error(), "not started") {
+		t.Fatalf("a loop that never ran judged alive: %v", err)
 	}
 }

@@ -41,6 +41,9 @@ func (a *box) serve(ctx context.Context) {
 		// browser warns about.
 		a.log.Info("web UI certificate", "sha256", fp)
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		a.announceSetupCode(fp)
+	} else {
+		a.announceSetupCode("")
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -49,7 +52,7 @@ func (a *box) serve(ctx context.Context) {
 	if !a.f.plainHTTP && (a.onBox || a.f.mgmt != "") {
 		_, port, _ := net.SplitHostPort(addr)
 		wg.Go(func() {
-			a.listenAndServe(ctx, "HTTPS redirect", ":80", redirectHandler(port), nil, nil)
+			a.listenAndServe(ctx, "HTTPS redirect", ":80", redirectServer(port), nil, nil)
 		})
 	}
 	wg.Wait()
@@ -84,10 +87,12 @@ func (a *box) listenAndServe(ctx context.Context, what, addr string, h http.Hand
 			}
 			continue
 		}
+		// Counted below TLS: a connection over a cap costs no handshake.
+		ln = newLimitListener(ln, uiMaxConns, uiMaxConnsPerClient)
 		if tlsCfg != nil {
 			ln = tls.NewListener(ln, tlsCfg)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		srv := newHTTPServer(h, uiLimits)
 		a.log.Info("serving", "what", what, "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 		if serving != nil {
 			serving(true)
@@ -114,14 +119,39 @@ func (a *box) listenAndServe(ctx context.Context, what, addr string, h http.Hand
 	}
 }
 
-// rootHandler puts the appliance's own routes in front of the UI.
+// rootHandler puts the appliance's own routes in front of the UI and gives
+// every response the security headers, HSTS included when it serves HTTPS.
 func (a *box) rootHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.healthHandler)
-	mux.HandleFunc("POST /api/dataplane/restart", a.restartHandler)
+	h, _ := a.rootRoutes()
+	return h
+}
+
+// rootRoutes is rootHandler and the patterns the appliance adds to the
+// UI's own, for the tests that walk every route.
+func (a *box) rootRoutes() (http.Handler, []string) {
+	mux := &recordingMux{ServeMux: http.NewServeMux()}
+	mux.Handle("GET /healthz", a.healthHandler())
+	mux.Handle("POST /api/dataplane/restart", http.HandlerFunc(a.restartHandler))
 	a.mountUpdates(mux)
 	mux.Handle("/", a.ui)
-	return mux
+	return webui.SecurityHeaders(mux, !a.f.plainHTTP), mux.patterns
+}
+
+// recordingMux is a ServeMux that remembers its patterns.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// redirectServer is the handler of the plain HTTP listener: the redirect
+// with the security headers (not HSTS, which browsers ignore over HTTP).
+func redirectServer(port string) http.Handler {
+	return webui.SecurityHeaders(redirectHandler(port), false)
 }
 
 // redirectHandler sends every plain HTTP request to the same path over
@@ -181,7 +211,11 @@ func (a *box) tokenActor(r *http.Request) (string, bool) {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 	want := hex.EncodeToString(sum[:])
-	for _, t := range a.store.Current().Config.Auth.Tokens {
+	creds, err := a.store.Credentials()
+	if err != nil {
+		return "", false // unreadable credentials accept no token
+	}
+	for _, t := range creds.Tokens {
 		if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(want)) == 1 {
 			return "token:" + t.Name, true
 		}

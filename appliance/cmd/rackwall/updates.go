@@ -76,7 +76,7 @@ const (
 )
 
 // mountUpdates adds the update API and page to the appliance's routes.
-func (a *box) mountUpdates(mux *http.ServeMux) {
+func (a *box) mountUpdates(mux interface{ Handle(string, http.Handler) }) {
 	var api http.Handler
 	var page webui.Updater
 	if a.update != nil {
