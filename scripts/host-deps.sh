@@ -5,7 +5,8 @@
 #
 # Groups: test (unit, lab and qemu tests), lab (the rack lab), run (make run),
 # image (the image builder), browser (the headless UI test), race (the race
-# detector: cgo needs a C compiler and the C library headers).
+# detector: cgo needs a C compiler and the C library headers), monitoring
+# (promtool and a Prometheus server for the shipped rules and the alert test).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -14,7 +15,7 @@ declare -A pkg_of=(
 	[ping]=iputils-ping [pgrep]=procps [unsquashfs]=squashfs-tools
 	[e2fsck]=e2fsprogs [qemu-system-x86_64]=qemu-system-x86 [chromium]=chromium
 	[sfdisk]=fdisk [fsck.fat]=dosfstools [debugfs]=e2fsprogs [mdir]=mtools
-	[gcc]=gcc
+	[gcc]=gcc [promtool]=prometheus [prometheus]=prometheus
 )
 # Files that are not commands.
 declare -A file_pkg=(
@@ -27,7 +28,7 @@ declare -A file_pkg=(
 # test is the union of the groups the whole suite needs.
 groups=()
 for group in "$@"; do
-	if [ "$group" = test ]; then groups+=(lab image run browser); else groups+=("$group"); fi
+	if [ "$group" = test ]; then groups+=(lab image run browser monitoring); else groups+=("$group"); fi
 done
 
 cmds=() files=()
@@ -39,6 +40,7 @@ for group in "${groups[@]}"; do
 	       files+=(/usr/lib/systemd/boot/efi/systemd-bootx64.efi) ;;
 	run) cmds+=(qemu-system-x86_64) files+=(/usr/share/OVMF/OVMF_CODE_4M.fd) ;;
 	browser) cmds+=(chromium) ;;
+	monitoring) cmds+=(promtool prometheus) ;;
 	race) cmds+=(gcc) files+=(/usr/include/stdio.h) ;;
 	*) echo "host-deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac

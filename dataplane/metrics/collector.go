@@ -3,10 +3,15 @@
 // so the packet path never depends on it.
 //
 // Every series is per port, per reason or global: never per IP address or
-// source, so the number of series stays fixed however many hosts send.
+// source, so the number of series stays fixed however many hosts send. The
+// one exception is rackwall_quarantine_source_info, which names at most
+// NamedQuarantines quarantined sources in a fixed set of slots, so an alert
+// can say which host was contained.
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rackwall/rackwall/dataplane"
@@ -76,7 +81,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		drops, ringDrops, txDrops, rxTruncated, rxCut, reopens, linkUp, lastForward,
 		fragBytesHeld, fragBudget, fragDatagramsHeld, fragFragmentsHeld, fragSources,
 		connections, connCapacity, connByState, connEvictions, connExpired,
-		quarantined, trackedSources, dataplaneRunning} {
+		quarantined, trackedSources, dataplaneRunning, quarantineInfo} {
 		ch <- d
 	}
 }
@@ -147,5 +152,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	q := c.src.Quarantine()
 	gauge(ch, quarantined, float64(q.NumQuarantined()))
 	gauge(ch, trackedSources, float64(q.Len()))
+	collectQuarantineInfo(ch, q, time.Now())
 	gauge(ch, dataplaneRunning, boolValue(health.Running))
 }
