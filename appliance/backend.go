@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/dataplane/control"
 	"github.com/rackwall/rackwall/webui"
 )
@@ -33,8 +34,8 @@ var _ Dataplane = (*control.Client)(nil)
 // BackendOptions are what the backend is built from. Store, Audit and
 // Dataplane are required.
 type BackendOptions struct {
-	Store     *Store
-	Audit     *AuditLog
+	Store     *store.Store
+	Audit     *store.AuditLog
 	Dataplane Dataplane
 	// Events is the fan-out; nil makes one from the store's settings.
 	Events *EventHub
@@ -51,7 +52,7 @@ type BackendOptions struct {
 	LinkSpeed func(port string) int
 	// OnCommit is called after every stored change (settings the appliance
 	// must act on: listen addresses, management port, MTU, fail mode).
-	OnCommit func(Revision)
+	OnCommit func(store.Revision)
 	// EventPoll is how often dataplane events are fetched (default 2 s).
 	EventPoll time.Duration
 	Logger    *slog.Logger
@@ -62,8 +63,8 @@ type BackendOptions struct {
 // commit-confirm logic and the dataplane control API.
 type Backend struct {
 	opts    BackendOptions
-	store   *Store
-	audit   *AuditLog
+	store   *store.Store
+	audit   *store.AuditLog
 	dp      Dataplane
 	events  *EventHub
 	confirm *Confirmer
@@ -71,7 +72,7 @@ type Backend struct {
 
 	// runMu guards running: the rules and policy last pushed to the dataplane.
 	runMu   sync.Mutex
-	running Config
+	running store.Config
 	pushed  bool
 
 	// changeMu serializes the admin's rules and policy changes, so a direct
@@ -103,7 +104,7 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 	}
 	b := &Backend{opts: opts, store: opts.Store, audit: opts.Audit, dp: opts.Dataplane, events: opts.Events, log: opts.Logger}
 	if b.events == nil {
-		b.events = NewEventHub(func() Settings { return b.store.Current().Config.Settings }, EventHubOptions{Logger: opts.Logger})
+		b.events = NewEventHub(func() store.Settings { return b.store.Current().Config.Settings }, EventHubOptions{Logger: opts.Logger})
 	}
 	b.confirm = NewConfirmer(opts.Clock, b.apply, b.commitPending, b.reverted)
 	return b, nil
@@ -136,7 +137,7 @@ func (b *Backend) PushConfig(ctx context.Context) error {
 }
 
 // apply pushes the parts of c that differ from what the dataplane runs.
-func (b *Backend) apply(c Config) error {
+func (b *Backend) apply(c store.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b.runMu.Lock()

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/webui"
 )
 
 // accountsError tells the UI when the credentials file is unreadable, so it
 // shows the locked page instead of an error or, worse, first-run setup.
 func accountsError(err error) error {
-	if errors.Is(err, ErrCredentialsUnreadable) {
+	if errors.Is(err, store.ErrCredentialsUnreadable) {
 		return fmt.Errorf("%w: %v", webui.ErrCredentialsUnreadable, err)
 	}
 	return err
@@ -33,11 +34,11 @@ func (b *Backend) CheckSetupCode(ctx context.Context, code string) (bool, error)
 
 // SetAdminHash implements webui.Accounts.
 func (b *Backend) SetAdminHash(ctx context.Context, actor, hash string, revokeTokens bool) (int, error) {
-	if err := checkPasswordHash(hash); err != nil {
+	if err := store.CheckPasswordHash(hash); err != nil {
 		return 0, &webui.InputError{Part: "password", Msg: err.Error()}
 	}
 	revoked := 0
-	err := b.store.UpdateCredentials(func(c *Credentials) error {
+	err := b.store.UpdateCredentials(func(c *store.Credentials) error {
 		c.AdminHash = hash
 		if revokeTokens {
 			revoked = len(c.Tokens)
@@ -74,11 +75,11 @@ const maxTokens = 32
 
 // AddToken implements webui.Accounts.
 func (b *Backend) AddToken(ctx context.Context, actor string, t webui.APIToken) error {
-	err := b.store.UpdateCredentials(func(c *Credentials) error {
+	err := b.store.UpdateCredentials(func(c *store.Credentials) error {
 		if len(c.Tokens) >= maxTokens {
 			return &webui.InputError{Part: "token", Msg: fmt.Sprintf("at most %d API tokens; delete one first", maxTokens)}
 		}
-		c.Tokens = append(c.Tokens, APIToken{ID: t.ID, Name: t.Name, Hash: t.Hash, Created: t.Created})
+		c.Tokens = append(c.Tokens, store.APIToken{ID: t.ID, Name: t.Name, Hash: t.Hash, Created: t.Created})
 		return nil
 	})
 	if err != nil {
@@ -91,7 +92,7 @@ func (b *Backend) AddToken(ctx context.Context, actor string, t webui.APIToken) 
 // DeleteToken implements webui.Accounts.
 func (b *Backend) DeleteToken(ctx context.Context, actor, id string) error {
 	var name string
-	err := b.store.UpdateCredentials(func(c *Credentials) error {
+	err := b.store.UpdateCredentials(func(c *store.Credentials) error {
 		for i, t := range c.Tokens {
 			if t.ID == id {
 				name = t.Name

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/dataplane/config"
 	"github.com/rackwall/rackwall/webui"
 )
@@ -14,26 +15,26 @@ import (
 // inputError converts a store validation error into the webui's kind, so
 // the UI can point at the line and column.
 func inputError(err error) error {
-	var ce *ConfigError
+	var ce *store.ConfigError
 	if errors.As(err, &ce) {
 		return &webui.InputError{Part: ce.Part, Line: ce.Line, Column: ce.Column, Msg: ce.Msg}
 	}
 	return err
 }
 
-func settingsView(s Settings) webui.Settings {
+func settingsView(s store.Settings) webui.Settings {
 	return webui.Settings{Syslog: s.Syslog, Webhook: s.Webhook, ConfirmSeconds: s.ConfirmSeconds, ListenHTTPS: s.ListenHTTPS,
 		ListenHTTP: s.ListenHTTP, MgmtMode: s.MgmtMode, MgmtAddress: s.MgmtAddress, MgmtGateway: s.MgmtGateway,
 		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode}
 }
 
-func settingsFrom(s webui.Settings) Settings {
-	return Settings{Syslog: s.Syslog, Webhook: s.Webhook, ConfirmSeconds: s.ConfirmSeconds, ListenHTTPS: s.ListenHTTPS,
+func settingsFrom(s webui.Settings) store.Settings {
+	return store.Settings{Syslog: s.Syslog, Webhook: s.Webhook, ConfirmSeconds: s.ConfirmSeconds, ListenHTTPS: s.ListenHTTPS,
 		ListenHTTP: s.ListenHTTP, MgmtMode: s.MgmtMode, MgmtAddress: s.MgmtAddress, MgmtGateway: s.MgmtGateway,
 		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode}
 }
 
-func configView(r Revision) webui.ConfigView {
+func configView(r store.Revision) webui.ConfigView {
 	return webui.ConfigView{Revision: r.N, Author: r.Author, Time: r.Time, Summary: r.Summary,
 		Policy: r.Config.Policy, Rules: r.Config.Rules, Settings: settingsView(r.Config.Settings)}
 }
@@ -80,7 +81,7 @@ func (b *Backend) Knobs(ctx context.Context) ([]webui.Knob, error) {
 
 // CheckRules implements webui.Configurator.
 func (b *Backend) CheckRules(ctx context.Context, text string) error {
-	return inputError(CheckRules(text))
+	return inputError(store.CheckRules(text))
 }
 
 // changeSummary describes a text change in one line: "rules: +3 -1 lines".
@@ -114,7 +115,7 @@ func countLineChanges(old, new string) lineChanges {
 
 // applyText runs a new rules or policy text: with confirm > 0 through the
 // commit-confirm flow, otherwise applied and stored at once.
-func (b *Backend) applyText(actor, part, text string, confirm time.Duration, set func(*Config, string)) error {
+func (b *Backend) applyText(actor, part, text string, confirm time.Duration, set func(*store.Config, string)) error {
 	b.changeMu.Lock()
 	defer b.changeMu.Unlock()
 	if _, ok := b.confirm.Pending(); ok {
@@ -123,7 +124,7 @@ func (b *Backend) applyText(actor, part, text string, confirm time.Duration, set
 	cur := b.store.Current().Config
 	next := cur
 	set(&next, text)
-	if err := ValidateConfig(next); err != nil {
+	if err := store.ValidateConfig(next); err != nil {
 		return inputError(err)
 	}
 	old := cur.Rules
@@ -143,17 +144,17 @@ func (b *Backend) applyText(actor, part, text string, confirm time.Duration, set
 		b.events.Publish(webui.Event{Kind: webui.EventConfig, Actor: actor, Message: fmt.Sprintf("%s by %s; reverts in %v unless confirmed", summary, actor, confirm)})
 		return nil
 	}
-	return b.applyAndCommit(actor, summary, cur, func(c *Config) error { set(c, text); return nil })
+	return b.applyAndCommit(actor, summary, cur, func(c *store.Config) error { set(c, text); return nil })
 }
 
 // applyAndCommit pushes the changed config to the dataplane and stores it;
 // if storing fails the dataplane gets the old config back.
-func (b *Backend) applyAndCommit(actor, summary string, cur Config, change func(*Config) error) error {
+func (b *Backend) applyAndCommit(actor, summary string, cur store.Config, change func(*store.Config) error) error {
 	next := cur
 	if err := change(&next); err != nil {
 		return err
 	}
-	if err := ValidateConfig(next); err != nil {
+	if err := store.ValidateConfig(next); err != nil {
 		return inputError(err)
 	}
 	if err := b.apply(next); err != nil {
@@ -172,7 +173,7 @@ func (b *Backend) applyAndCommit(actor, summary string, cur Config, change func(
 }
 
 // committed audits and announces a stored revision.
-func (b *Backend) committed(rev Revision) {
+func (b *Backend) committed(rev store.Revision) {
 	b.record(rev.Author, rev.Summary, fmt.Sprintf("revision %d", rev.N))
 	b.events.Publish(webui.Event{Kind: webui.EventConfig, Actor: rev.Author, Message: fmt.Sprintf("revision %d: %s (by %s)", rev.N, rev.Summary, rev.Author)})
 	if b.opts.OnCommit != nil {
@@ -182,12 +183,12 @@ func (b *Backend) committed(rev Revision) {
 
 // ApplyRules implements webui.Configurator.
 func (b *Backend) ApplyRules(ctx context.Context, actor, text string, confirm time.Duration) error {
-	return b.applyText(actor, "rules", text, confirm, func(c *Config, t string) { c.Rules = t })
+	return b.applyText(actor, "rules", text, confirm, func(c *store.Config, t string) { c.Rules = t })
 }
 
 // ApplyPolicy implements webui.Configurator.
 func (b *Backend) ApplyPolicy(ctx context.Context, actor, text string, confirm time.Duration) error {
-	return b.applyText(actor, "policy", text, confirm, func(c *Config, t string) { c.Policy = t })
+	return b.applyText(actor, "policy", text, confirm, func(c *store.Config, t string) { c.Policy = t })
 }
 
 // commitPending stores a confirmed change; only the parts the change is
@@ -196,7 +197,7 @@ func (b *Backend) commitPending(p Pending, who string) error {
 	// The audit row must tell a confirmed change from the pending one
 	// logged when it was applied.
 	summary := p.Summary + ", confirmed by " + who
-	rev, err := b.store.Commit(p.Author, summary, func(c *Config) error {
+	rev, err := b.store.Commit(p.Author, summary, func(c *store.Config) error {
 		c.Rules, c.Policy = p.New.Rules, p.New.Policy
 		return nil
 	})
@@ -242,7 +243,7 @@ func (b *Backend) SetSettings(ctx context.Context, actor string, s webui.Setting
 	if err := next.Validate(); err != nil {
 		return &webui.InputError{Part: "settings", Msg: err.Error()}
 	}
-	rev, err := b.store.Commit(actor, "settings changed", func(c *Config) error {
+	rev, err := b.store.Commit(actor, "settings changed", func(c *store.Config) error {
 		c.Settings = next
 		return nil
 	})
@@ -266,7 +267,7 @@ func (b *Backend) Revisions(ctx context.Context) ([]webui.Revision, error) {
 // Revision implements webui.Configurator.
 func (b *Backend) Revision(ctx context.Context, n int) (webui.ConfigView, error) {
 	r, err := b.store.Revision(n)
-	if errors.Is(err, ErrNoRevision) {
+	if errors.Is(err, store.ErrNoRevision) {
 		return webui.ConfigView{}, &webui.NotFoundError{What: fmt.Sprintf("revision %d", n)}
 	}
 	if err != nil {
@@ -284,13 +285,13 @@ func (b *Backend) Rollback(ctx context.Context, actor string, n int) error {
 		return &webui.ConflictError{Msg: ErrChangePending.Error()}
 	}
 	old, err := b.store.Revision(n)
-	if errors.Is(err, ErrNoRevision) {
+	if errors.Is(err, store.ErrNoRevision) {
 		return &webui.NotFoundError{What: fmt.Sprintf("revision %d", n)}
 	}
 	if err != nil {
 		return err
 	}
-	return b.applyAndCommit(actor, fmt.Sprintf("roll back to revision %d", n), b.store.Current().Config, func(c *Config) error {
+	return b.applyAndCommit(actor, fmt.Sprintf("roll back to revision %d", n), b.store.Current().Config, func(c *store.Config) error {
 		*c = old.Config
 		return nil
 	})
@@ -307,15 +308,15 @@ func (b *Backend) Import(ctx context.Context, actor string, data []byte) error {
 	if _, ok := b.confirm.Pending(); ok {
 		return &webui.ConflictError{Msg: ErrChangePending.Error()}
 	}
-	e, err := ParseExport(data)
+	e, err := store.ParseExport(data)
 	if err != nil {
-		var ce *ConfigError
+		var ce *store.ConfigError
 		if errors.As(err, &ce) {
 			return &webui.InputError{Part: ce.Part, Line: ce.Line, Column: ce.Column, Msg: ce.Msg}
 		}
 		return &webui.InputError{Part: "import", Msg: err.Error()}
 	}
-	return b.applyAndCommit(actor, fmt.Sprintf("import config (exported at revision %d)", e.Revision), b.store.Current().Config, func(c *Config) error {
+	return b.applyAndCommit(actor, fmt.Sprintf("import config (exported at revision %d)", e.Revision), b.store.Current().Config, func(c *store.Config) error {
 		c.Policy, c.Rules, c.Settings = e.Policy, e.Rules, e.Settings
 		return nil
 	})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/dataplane/control"
 	"github.com/rackwall/rackwall/dataplane/reason"
 	"github.com/rackwall/rackwall/webui"
@@ -112,20 +113,28 @@ func (f *fakeDataplane) lastRules() string {
 type backendHarness struct {
 	b     *Backend
 	dp    *fakeDataplane
-	store *Store
+	store *store.Store
 	clock *fakeClock
 	ev    <-chan webui.Event
+	// writeErr, when set, is what every write of the store fails with.
+	writeErr error
 }
 
 func newBackendHarness(t *testing.T) *backendHarness {
 	t.Helper()
 	dir := t.TempDir()
-	store, _, err := OpenStore(dir, StoreOptions{})
+	h := &backendHarness{dp: &fakeDataplane{sources: map[string]control.Source{}}, clock: newFakeClock()}
+	st, _, err := store.Open(dir, store.Options{WriteFile: func(path string, data []byte) error {
+		if h.writeErr != nil {
+			return h.writeErr
+		}
+		return store.WriteFileAtomic(path, data)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &backendHarness{dp: &fakeDataplane{sources: map[string]control.Source{}}, store: store, clock: newFakeClock()}
-	h.b, err = NewBackend(BackendOptions{Store: store, Audit: NewAuditLog(dir, nil), Dataplane: h.dp, Clock: h.clock,
+	h.store = st
+	h.b, err = NewBackend(BackendOptions{Store: st, Audit: store.NewAuditLog(dir, nil), Dataplane: h.dp, Clock: h.clock,
 		Version: "v1", Slot: "B", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +278,7 @@ func TestApplyWithoutConfirmStoresAtOnce(t *testing.T) {
 	h := newBackendHarness(t)
 	ctx := context.Background()
 	var committed []int
-	h.b.opts.OnCommit = func(r Revision) { committed = append(committed, r.N) }
+	h.b.opts.OnCommit = func(r store.Revision) { committed = append(committed, r.N) }
 	if err := h.b.ApplyRules(ctx, "api", newRules, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +286,7 @@ func TestApplyWithoutConfirmStoresAtOnce(t *testing.T) {
 		t.Fatal("not applied and stored")
 	}
 	// A failed save puts the old rules back on the dataplane.
-	h.store.write = func(string, []byte) error { return errors.New("disk full") }
+	h.writeErr = errors.New("disk full")
 	if err := h.b.ApplyRules(ctx, "api", "block all\n", 0); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err %v", err)
 	}
@@ -291,7 +300,7 @@ func TestConfirmThatCannotBeSavedReverts(t *testing.T) {
 	ctx := context.Background()
 	old := h.dp.lastRules()
 	h.b.ApplyRules(ctx, "alice", newRules, time.Minute)
-	h.store.write = func(string, []byte) error { return errors.New("disk full") }
+	h.writeErr = errors.New("disk full")
 	if err := h.b.Confirm(ctx, "alice"); err == nil {
 		t.Fatal("confirm succeeded")
 	}
@@ -348,7 +357,7 @@ func TestRollbackImportSettingsAndRevisions(t *testing.T) {
 	if err := h.b.Rollback(ctx, "bob", 1); err != nil {
 		t.Fatal(err)
 	}
-	if h.dp.lastRules() != DefaultConfig().Rules || h.store.Current().N != 3 {
+	if h.dp.lastRules() != store.DefaultConfig().Rules || h.store.Current().N != 3 {
 		t.Fatal("rollback not applied")
 	}
 	var nf *webui.NotFoundError
@@ -370,7 +379,7 @@ func TestRollbackImportSettingsAndRevisions(t *testing.T) {
 	if err := h.b.Import(ctx, "carol", data); err != nil {
 		t.Fatal(err)
 	}
-	if h.dp.lastRules() != DefaultConfig().Rules {
+	if h.dp.lastRules() != store.DefaultConfig().Rules {
 		t.Fatal("import not applied")
 	}
 	n := h.store.Current().N

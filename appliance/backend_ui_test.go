@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/webui"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestUIOverBackend(t *testing.T) {
 	h := newBackendHarness(t)
 	ui, err := webui.New(webui.Options{Monitor: h.b, Config: h.b, Accounts: h.b, Events: h.b, System: h.b,
-		BcryptCost: MinBcryptCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		BcryptCost: store.MinBcryptCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +129,10 @@ func TestUIOverBackend(t *testing.T) {
 	if code, _ = api("POST", "/api/revisions/1/rollback", ""); code != 200 {
 		t.Fatalf("rollback: %d", code)
 	}
-	if h.dp.lastRules() != DefaultConfig().Rules {
+	if h.dp.lastRules() != store.DefaultConfig().Rules {
 		t.Fatal("rollback did not reach the dataplane")
 	}
-	if code, m = api("GET", "/api/config", ""); code != 200 || m["rules"] != DefaultConfig().Rules {
+	if code, m = api("GET", "/api/config", ""); code != 200 || m["rules"] != store.DefaultConfig().Rules {
 		t.Fatalf("config after rollback: %d %v", code, m["rules"])
 	}
 	// The audit log names who did what.

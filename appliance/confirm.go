@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/rackwall/rackwall/appliance/store"
 )
 
 // Clock is the time source of the commit-confirm deadline; tests inject a
@@ -34,7 +36,7 @@ type Pending struct {
 	Summary  string
 	Started  time.Time
 	Deadline time.Time
-	Old, New Config
+	Old, New store.Config
 }
 
 // Errors of the commit-confirm flow.
@@ -51,7 +53,7 @@ var (
 type Confirmer struct {
 	clock Clock
 	// apply pushes a config to the running system (the dataplane).
-	apply func(Config) error
+	apply func(store.Config) error
 	// commit stores a confirmed change as a revision.
 	commit func(p Pending, confirmer string) error
 	// reverted is told when a change was rolled back by the deadline or by
@@ -65,7 +67,7 @@ type Confirmer struct {
 }
 
 // NewConfirmer returns a Confirmer. reverted may be nil.
-func NewConfirmer(clock Clock, apply func(Config) error, commit func(Pending, string) error, reverted func(Pending, string, error)) *Confirmer {
+func NewConfirmer(clock Clock, apply func(store.Config) error, commit func(Pending, string) error, reverted func(Pending, string, error)) *Confirmer {
 	if clock == nil {
 		clock = SystemClock
 	}
@@ -77,7 +79,7 @@ func NewConfirmer(clock Clock, apply func(Config) error, commit func(Pending, st
 
 // Start applies next in place of old and arms the deadline. If next cannot
 // be applied, old is re-applied and the error returned.
-func (c *Confirmer) Start(author, summary string, old, next Config, deadline time.Duration) (Pending, error) {
+func (c *Confirmer) Start(author, summary string, old, next store.Config, deadline time.Duration) (Pending, error) {
 	if deadline <= 0 {
 		return Pending{}, fmt.Errorf("confirm deadline %v must be positive", deadline)
 	}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rackwall/rackwall/appliance/store"
 )
 
 // fakeClock fires AfterFunc callbacks when Advance moves past their time.
@@ -74,7 +76,7 @@ type confirmHarness struct {
 func newConfirmHarness() *confirmHarness {
 	h := &confirmHarness{clock: newFakeClock(), applyErr: map[string]error{}}
 	h.c = NewConfirmer(h.clock,
-		func(c Config) error {
+		func(c store.Config) error {
 			if err := h.applyErr[c.Rules]; err != nil {
 				return err
 			}
@@ -94,7 +96,7 @@ func newConfirmHarness() *confirmHarness {
 
 func TestConfirmBeforeDeadlineKeepsChange(t *testing.T) {
 	h := newConfirmHarness()
-	p, err := h.c.Start("alice", "open ssh", Config{Rules: "old"}, Config{Rules: "new"}, 60*time.Second)
+	p, err := h.c.Start("alice", "open ssh", store.Config{Rules: "old"}, store.Config{Rules: "new"}, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestConfirmBeforeDeadlineKeepsChange(t *testing.T) {
 
 func TestUnconfirmedChangeRevertsAtDeadline(t *testing.T) {
 	h := newConfirmHarness()
-	h.c.Start("alice", "lock out", Config{Rules: "old"}, Config{Rules: "new"}, 30*time.Second)
+	h.c.Start("alice", "lock out", store.Config{Rules: "old"}, store.Config{Rules: "new"}, 30*time.Second)
 	h.clock.Advance(29 * time.Second)
 	if len(h.reverts) != 0 {
 		t.Fatal("reverted early")
@@ -141,15 +143,15 @@ func TestUnconfirmedChangeRevertsAtDeadline(t *testing.T) {
 		t.Fatalf("late confirm: %v", err)
 	}
 	// A new change may start after the revert.
-	if _, err := h.c.Start("alice", "again", Config{Rules: "old"}, Config{Rules: "new2"}, time.Second); err != nil {
+	if _, err := h.c.Start("alice", "again", store.Config{Rules: "old"}, store.Config{Rules: "new2"}, time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestOnlyOnePendingChange(t *testing.T) {
 	h := newConfirmHarness()
-	h.c.Start("alice", "a", Config{Rules: "old"}, Config{Rules: "new"}, time.Minute)
-	if _, err := h.c.Start("bob", "b", Config{Rules: "old"}, Config{Rules: "other"}, time.Minute); !errors.Is(err, ErrChangePending) {
+	h.c.Start("alice", "a", store.Config{Rules: "old"}, store.Config{Rules: "new"}, time.Minute)
+	if _, err := h.c.Start("bob", "b", store.Config{Rules: "old"}, store.Config{Rules: "other"}, time.Minute); !errors.Is(err, ErrChangePending) {
 		t.Fatalf("second start: %v", err)
 	}
 	if _, err := h.c.Revert("bob"); err != nil {
@@ -168,7 +170,7 @@ func TestOnlyOnePendingChange(t *testing.T) {
 func TestApplyFailureRestoresOld(t *testing.T) {
 	h := newConfirmHarness()
 	h.applyErr["bad"] = errors.New("dataplane refused")
-	if _, err := h.c.Start("alice", "x", Config{Rules: "old"}, Config{Rules: "bad"}, time.Minute); err == nil {
+	if _, err := h.c.Start("alice", "x", store.Config{Rules: "old"}, store.Config{Rules: "bad"}, time.Minute); err == nil {
 		t.Fatal("start succeeded")
 	}
 	if _, ok := h.c.Pending(); ok {
@@ -177,7 +179,7 @@ func TestApplyFailureRestoresOld(t *testing.T) {
 	if len(h.applied) != 1 || h.applied[0] != "old" {
 		t.Fatalf("applied %v", h.applied)
 	}
-	if _, err := h.c.Start("alice", "x", Config{}, Config{Rules: "new"}, 0); err == nil {
+	if _, err := h.c.Start("alice", "x", store.Config{}, store.Config{Rules: "new"}, 0); err == nil {
 		t.Fatal("zero deadline accepted")
 	}
 }
@@ -185,7 +187,7 @@ func TestApplyFailureRestoresOld(t *testing.T) {
 func TestConfirmThatCannotBeStoredReverts(t *testing.T) {
 	h := newConfirmHarness()
 	h.commitErr = errors.New("disk full")
-	h.c.Start("alice", "x", Config{Rules: "old"}, Config{Rules: "new"}, time.Minute)
+	h.c.Start("alice", "x", store.Config{Rules: "old"}, store.Config{Rules: "new"}, time.Minute)
 	if _, err := h.c.Confirm("alice"); err == nil {
 		t.Fatal("confirm succeeded")
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/webui"
 )
 
@@ -22,7 +23,7 @@ import (
 // settings say. Publish never blocks: remote delivery runs in Run, behind a
 // bounded queue that drops (and counts) what it cannot hold.
 type EventHub struct {
-	settings func() Settings
+	settings func() store.Settings
 	log      *slog.Logger
 	http     *http.Client
 	hostname string
@@ -49,7 +50,7 @@ const eventQueueLen = 256
 
 // NewEventHub returns a hub that reads the syslog and webhook targets from
 // settings at delivery time, so a settings change applies to the next event.
-func NewEventHub(settings func() Settings, opts EventHubOptions) *EventHub {
+func NewEventHub(settings func() store.Settings, opts EventHubOptions) *EventHub {
 	h := &EventHub{settings: settings, log: opts.Logger, http: opts.HTTPClient, hostname: opts.Hostname, now: opts.Now,
 		subs: map[chan webui.Event]struct{}{}, queue: make(chan webui.Event, eventQueueLen)}
 	if h.log == nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/webui"
 )
 
@@ -56,10 +57,10 @@ func TestEventHubDeliversToSyslogWebhookAndSubscribers(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	settings := DefaultSettings()
+	settings := store.DefaultSettings()
 	settings.Syslog = udp.LocalAddr().String()
 	settings.Webhook = hook.URL
-	hub := NewEventHub(func() Settings { return settings }, EventHubOptions{Hostname: "rw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hub := NewEventHub(func() store.Settings { return settings }, EventHubOptions{Hostname: "rw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	sub, cancelSub := hub.Subscribe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -102,7 +103,7 @@ func TestEventHubDeliversToSyslogWebhookAndSubscribers(t *testing.T) {
 }
 
 func TestEventHubNeverBlocks(t *testing.T) {
-	hub := NewEventHub(func() Settings { return DefaultSettings() }, EventHubOptions{})
+	hub := NewEventHub(func() store.Settings { return store.DefaultSettings() }, EventHubOptions{})
 	hub.Subscribe() // a subscriber that never reads
 	done := make(chan struct{})
 	go func() {
@@ -126,7 +127,7 @@ func TestEventHubNeverBlocks(t *testing.T) {
 // and other events still get through.
 func TestFailedLoginEventsAreRateLimited(t *testing.T) {
 	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	hub := NewEventHub(DefaultSettings, EventHubOptions{Hostname: "rw", Now: func() time.Time { return clock },
+	hub := NewEventHub(store.DefaultSettings, EventHubOptions{Hostname: "rw", Now: func() time.Time { return clock },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	queued := func() []webui.Event {
 		var out []webui.Event

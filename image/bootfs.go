@@ -10,6 +10,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // File is one file placed into a FAT or ext4 partition.
@@ -27,8 +29,8 @@ type File struct {
 // with a single FAT and lowercase short names, which go-diskfs does not
 // write; rackwall does not use those (its A/B scheme rewrites whole files
 // through the mounted boot partition), so nothing is lost.
-func writeBootFS(st backend.Storage, rw io.ReaderAt, w io.WriterAt, p Partition, files []File, mtime time.Time) error {
-	fs, err := fat32.Create(st, p.Size(), p.Offset(), sectorSize, "RACKWALL", true)
+func writeBootFS(st backend.Storage, rw io.ReaderAt, w io.WriterAt, p layout.Partition, files []File, mtime time.Time) error {
+	fs, err := fat32.Create(st, p.Size(), p.Offset(), layout.SectorSize, "RACKWALL", true)
 	if err != nil {
 		return fmt.Errorf("boot partition: %w", err)
 	}

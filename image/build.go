@@ -15,6 +15,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image/layout"
 	"github.com/rackwall/rackwall/image/squashfs"
 )
 
@@ -24,13 +25,7 @@ const (
 	DefaultCABundle    = "/etc/ssl/certs/ca-certificates.crt"
 )
 
-// On-box paths of rackwall's own files.
 const (
-	ManifestPath   = "/etc/rackwall/manifest.json"
-	ServicesPath   = "/etc/rackwall/services.json"
-	BoardPath      = "/etc/rackwall/board.json"
-	UpdateKeysDir  = "/etc/rackwall/update-keys"
-	AdminHashPath  = "/perm/rackwall/admin.hash"
 	caBundleOnBox  = "/etc/ssl/certs/ca-certificates.crt"
 	defaultHost    = "rackwall"
 	productName    = "rackwall"
@@ -68,7 +63,7 @@ func Build(cfg Config, out string) error {
 		return err
 	}
 	b := cfg.Board
-	layout, err := NewLayout(b)
+	disk, err := layout.New(b)
 	if err != nil {
 		return err
 	}
@@ -109,19 +104,19 @@ func Build(cfg Config, out string) error {
 	if err := squashfs.Write(&sq, root, uint32(cfg.SourceDateEpoch)); err != nil {
 		return err
 	}
-	if int64(sq.Len()) > layout.Parts[PartRootA-1].Size() {
-		return fmt.Errorf("root file system (%d bytes) does not fit slot A (%d bytes)", sq.Len(), layout.Parts[PartRootA-1].Size())
+	if int64(sq.Len()) > disk.Parts[layout.PartRootA-1].Size() {
+		return fmt.Errorf("root file system (%d bytes) does not fit slot A (%d bytes)", sq.Len(), disk.Parts[layout.PartRootA-1].Size())
 	}
 	cfg.logf("root file system: %d bytes", sq.Len())
 
-	bootFiles, err := cfg.bootFiles(layout, kernelDir, firmwareDir)
+	bootFiles, err := cfg.bootFiles(disk, kernelDir, firmwareDir)
 	if err != nil {
 		return err
 	}
 
 	var permFiles []File
 	if len(cfg.AdminPasswordHash) > 0 {
-		permFiles = append(permFiles, File{Path: strings.TrimPrefix(AdminHashPath, "/perm"), Data: cfg.AdminPasswordHash, Perm: 0o600})
+		permFiles = append(permFiles, File{Path: strings.TrimPrefix(layout.AdminHashPath, "/perm"), Data: cfg.AdminPasswordHash, Perm: 0o600})
 	}
 
 	tmp := out + ".tmp"
@@ -132,20 +127,20 @@ func Build(cfg Config, out string) error {
 	defer os.Remove(tmp)
 	defer f.Close()
 	// Truncating leaves every unwritten byte zero, including slot B.
-	if err := f.Truncate(int64(layout.DiskSectors) * sectorSize); err != nil {
+	if err := f.Truncate(int64(disk.DiskSectors) * layout.SectorSize); err != nil {
 		return err
 	}
-	if err := writePartitionTables(f, layout); err != nil {
+	if err := writePartitionTables(f, disk); err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(sq.Bytes(), layout.Parts[PartRootA-1].Offset()); err != nil {
+	if _, err := f.WriteAt(sq.Bytes(), disk.Parts[layout.PartRootA-1].Offset()); err != nil {
 		return err
 	}
 	st := file.New(f, false)
-	if err := writeBootFS(st, f, f, layout.Parts[PartBoot-1], bootFiles, mtime); err != nil {
+	if err := writeBootFS(st, f, f, disk.Parts[layout.PartBoot-1], bootFiles, mtime); err != nil {
 		return err
 	}
-	if err := writePermFS(st, f, f, layout.Parts[PartPerm-1], b.DeviceID, permFiles, uint32(cfg.SourceDateEpoch)); err != nil {
+	if err := writePermFS(st, f, f, disk.Parts[layout.PartPerm-1], b.DeviceID, permFiles, uint32(cfg.SourceDateEpoch)); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -234,7 +229,7 @@ func (cfg *Config) rootTree(work, kernelDir string, m *Manifest) (*squashfs.Node
 				svc["wait_for_clock"] = true
 			}
 			if p.DHCPForManagement {
-				svc["unless_static_management"] = StateDir
+				svc["unless_static_management"] = layout.StateDir
 			}
 			services = append(services, svc)
 		}
@@ -293,15 +288,15 @@ func (cfg *Config) rootTree(work, kernelDir string, m *Manifest) (*squashfs.Node
 		{Path: "/etc/hostname", Data: []byte(cfg.Hostname + "\n")},
 		{Path: "/etc/hosts", Data: []byte("127.0.0.1 localhost\n::1 localhost\n127.0.1.1 " + cfg.Hostname + "\n")},
 		{Path: caBundleOnBox, Data: ca},
-		{Path: ServicesPath, Data: append(servicesJSON, '\n')},
-		{Path: BoardPath, Data: append(boardBytes, '\n')},
-		{Path: ManifestPath, Data: append(manifestBytes, '\n')},
+		{Path: layout.ServicesPath, Data: append(servicesJSON, '\n')},
+		{Path: layout.BoardPath, Data: append(boardBytes, '\n')},
+		{Path: layout.ManifestPath, Data: append(manifestBytes, '\n')},
 	} {
 		if err := add(f.Path, 0o644, f.Data); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := root.MkdirAll(UpdateKeysDir); err != nil {
+	if _, err := root.MkdirAll(layout.UpdateKeysDir); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(cfg.UpdateKeys))
@@ -310,7 +305,7 @@ func (cfg *Config) rootTree(work, kernelDir string, m *Manifest) (*squashfs.Node
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := add(path.Join(UpdateKeysDir, n), 0o644, cfg.UpdateKeys[n]); err != nil {
+		if err := add(path.Join(layout.UpdateKeysDir, n), 0o644, cfg.UpdateKeys[n]); err != nil {
 			return nil, err
 		}
 	}
@@ -350,13 +345,13 @@ func (cfg *Config) rootTree(work, kernelDir string, m *Manifest) (*squashfs.Node
 }
 
 // bootFiles lists the boot partition's content.
-func (cfg *Config) bootFiles(l Layout, kernelDir, firmwareDir string) ([]File, error) {
+func (cfg *Config) bootFiles(l layout.Disk, kernelDir, firmwareDir string) ([]File, error) {
 	b := cfg.Board
 	kernel, err := os.ReadFile(filepath.Join(kernelDir, "vmlinuz"))
 	if err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	files := []File{{Path: KernelPath(b, SlotA), Data: kernel}}
+	files := []File{{Path: layout.KernelPath(b, layout.SlotA), Data: kernel}}
 	switch b.Boot {
 	case boards.BootUEFI:
 		efi, err := os.ReadFile(cfg.SystemdBoot)
@@ -364,9 +359,9 @@ func (cfg *Config) bootFiles(l Layout, kernelDir, firmwareDir string) ([]File, e
 			return nil, fmt.Errorf("systemd-boot (Debian package systemd-boot-efi): %w", err)
 		}
 		files = append(files,
-			File{Path: SystemdBootEFI, Data: efi},
-			File{Path: LoaderConf, Data: []byte(LoaderConfig())},
-			File{Path: LoaderEntryPath(SlotA, 0), Data: []byte(LoaderEntry(b, l, SlotA, cfg.Version))},
+			File{Path: layout.SystemdBootEFI, Data: efi},
+			File{Path: layout.LoaderConf, Data: []byte(layout.LoaderConfig())},
+			File{Path: layout.LoaderEntryPath(layout.SlotA, 0), Data: []byte(layout.LoaderEntry(b, l, layout.SlotA, cfg.Version))},
 		)
 	case boards.BootRPi:
 		fw, err := globFiles(firmwareDir, "", "bootcode.bin", "start*.elf", "fixup*.dat")
@@ -394,8 +389,8 @@ func (cfg *Config) bootFiles(l Layout, kernelDir, firmwareDir string) ([]File, e
 			}
 		}
 		files = append(files,
-			File{Path: RPiConfig, Data: []byte(RPiConfigTxt(b, SlotA))},
-			File{Path: RPiCmdlinePath(SlotA), Data: []byte(KernelCmdline(b, l, SlotA) + "\n")},
+			File{Path: layout.RPiConfig, Data: []byte(layout.RPiConfigTxt(b, layout.SlotA))},
+			File{Path: layout.RPiCmdlinePath(layout.SlotA), Data: []byte(layout.KernelCmdline(b, l, layout.SlotA) + "\n")},
 		)
 	}
 	return files, nil

@@ -12,6 +12,8 @@ import (
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
 	"github.com/google/uuid"
+
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // writePermFS creates the ext4 perm file system in p holding files (the
@@ -22,7 +24,7 @@ import (
 // crypto/rand and stamps time.Now() into the superblocks and inodes. For a
 // reproducible image the random values come from a generator seeded with the
 // device id, and pinTimes afterwards sets every timestamp to mtime.
-func writePermFS(st backend.Storage, rw io.ReaderAt, w io.WriterAt, p Partition, deviceID uint32, files []File, mtime uint32) error {
+func writePermFS(st backend.Storage, rw io.ReaderAt, w io.WriterAt, p layout.Partition, deviceID uint32, files []File, mtime uint32) error {
 	var seed [32]byte
 	binary.LittleEndian.PutUint32(seed[:], deviceID)
 	copy(seed[4:], "rackwall perm file system")
@@ -33,7 +35,7 @@ func writePermFS(st backend.Storage, rw io.ReaderAt, w io.WriterAt, p Partition,
 	}
 	// uuid.SetRand is process-global; the builder makes one image at a time.
 	uuid.SetRand(rng)
-	fs, err := ext4.Create(st, p.Size(), p.Offset(), sectorSize, &ext4.Params{
+	fs, err := ext4.Create(st, p.Size(), p.Offset(), layout.SectorSize, &ext4.Params{
 		UUID:       &fsUUID,
 		VolumeName: "perm",
 		// e2fsck rejects the resize inode go-diskfs writes; perm never grows.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rackwall/rackwall/boards"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // Program is one main package compiled into the root file system.
@@ -34,9 +35,6 @@ func (p Program) Path() string { return p.Dir + "/" + p.Name }
 // InitPackage is rackwall's init (process 1).
 const InitPackage = "github.com/rackwall/rackwall/appliance/cmd/init"
 
-// StateDir is where the appliance keeps its state on the perm partition.
-const StateDir = "/perm/rackwall"
-
 // DefaultPrograms is what a rackwall image runs on board b: gokrazy's DHCP
 // client on the management port only (the bridge ports must never get an
 // address), its NTP client and entropy seeder, and the appliance. The
@@ -54,7 +52,7 @@ func DefaultPrograms(b boards.Board) []Program {
 				"--rack", b.Rack.Name,
 				"--mgmt", b.Management.Name,
 				"--listen", ":443",
-				"--state", StateDir,
+				"--state", layout.StateDir,
 			}, Supervised: true},
 		{Name: "rackwall-dataplane", Dir: "/user", Package: "github.com/rackwall/rackwall/dataplane/cmd/rackwall-dataplane"},
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rackwall/rackwall/boards"
 	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 	"github.com/rackwall/rackwall/image/squashfs"
 )
 
@@ -33,12 +34,12 @@ func skipWithoutSystemdBoot(t *testing.T) {
 	}
 }
 
-func layoutOf(t *testing.T, board string) (boards.Board, image.Layout) {
+func layoutOf(t *testing.T, board string) (boards.Board, layout.Disk) {
 	b, err := boards.Lookup(board)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := image.NewLayout(b)
+	l, err := layout.New(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestImagePartitionTable(t *testing.T) {
 	}
 	for i, w := range want {
 		p := tab.Partitions[i]
-		guid := image.PartitionGUID(0x2a9d41c7, i+1).String()
+		guid := layout.PartitionGUID(0x2a9d41c7, i+1).String()
 		if p.Start != w.start || p.Size != w.size || p.Type != w.typ || p.Name != w.name || !strings.EqualFold(p.UUID, guid) {
 			t.Errorf("partition %d: %+v, want start %d size %d type %s uuid %s", i+1, p, w.start, w.size, w.typ, guid)
 		}
@@ -163,7 +164,7 @@ func TestImageBootPartitionUEFI(t *testing.T) {
 	}
 }
 
-func openFAT(t *testing.T, img string, p image.Partition) *fat32.FileSystem {
+func openFAT(t *testing.T, img string, p layout.Partition) *fat32.FileSystem {
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +193,7 @@ func TestImageRootFilesystem(t *testing.T) {
 	skipWithoutSystemdBoot(t)
 	img := qemuImage(t)
 	b, l := layoutOf(t, "qemu-amd64")
-	raw := readPart(t, img, l.Parts[image.PartRootA-1])
+	raw := readPart(t, img, l.Parts[layout.PartRootA-1])
 
 	// Our reader.
 	root, err := squashfs.Read(raw)
@@ -237,7 +238,7 @@ func TestImageRootFilesystem(t *testing.T) {
 	}
 
 	var m image.Manifest
-	if err := json.Unmarshal(root.Lookup(image.ManifestPath).Data, &m); err != nil {
+	if err := json.Unmarshal(root.Lookup(layout.ManifestPath).Data, &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.Product != "rackwall" || m.Board != "qemu-amd64" || m.Version != "1" || m.BuildTime != "2023-11-14T22:13:20Z" ||
@@ -249,7 +250,7 @@ func TestImageRootFilesystem(t *testing.T) {
 		Path string   `json:"path"`
 		Args []string `json:"args"`
 	}
-	if err := json.Unmarshal(root.Lookup(image.ServicesPath).Data, &services); err != nil {
+	if err := json.Unmarshal(root.Lookup(layout.ServicesPath).Data, &services); err != nil {
 		t.Fatal(err)
 	}
 	if len(services) == 0 || services[0].Path != "/gokrazy/dhcp" || strings.Join(services[0].Args, " ") != "-interface eth0" {
@@ -281,7 +282,7 @@ func TestImageRootFilesystem(t *testing.T) {
 	}
 
 	// Slot B is empty.
-	if slotB := readPart(t, img, l.Parts[image.PartRootB-1]); !bytes.Equal(slotB, make([]byte, len(slotB))) {
+	if slotB := readPart(t, img, l.Parts[layout.PartRootB-1]); !bytes.Equal(slotB, make([]byte, len(slotB))) {
 		t.Error("slot B is not zeroed")
 	}
 }
@@ -318,7 +319,7 @@ func TestImageReproducibleWithInitialState(t *testing.T) {
 	t.Logf("both builds: sha256 %x", sa)
 
 	_, l := layoutOf(t, "qemu-amd64")
-	perm := l.Parts[image.PartPerm-1]
+	perm := l.Parts[layout.PartPerm-1]
 	tmp := filepath.Join(dir, "perm.ext4")
 	if err := os.WriteFile(tmp, readPart(t, a, perm), 0o644); err != nil {
 		t.Fatal(err)
@@ -378,14 +379,14 @@ func TestImageRaspberryPi(t *testing.T) {
 				}
 			}
 			cmdline, _ := fs.ReadFile("/cmdline.txt")
-			wantRoot := "root=PARTUUID=" + image.PartitionGUID(b.DeviceID, 1).String() + "/PARTNROFF=1 "
+			wantRoot := "root=PARTUUID=" + layout.PartitionGUID(b.DeviceID, 1).String() + "/PARTNROFF=1 "
 			if !strings.Contains(string(cmdline), wantRoot) || !strings.Contains(string(cmdline), "init=/gokrazy/init") {
 				t.Errorf("cmdline.txt %q lacks %q", cmdline, wantRoot)
 			}
 			if _, err := fs.ReadFile("/tryboot.txt"); err == nil {
 				t.Error("a fresh image has a tryboot.txt")
 			}
-			root, err := squashfs.Read(readPart(t, img, l.Parts[image.PartRootA-1]))
+			root, err := squashfs.Read(readPart(t, img, l.Parts[layout.PartRootA-1]))
 			if err != nil {
 				t.Fatal(err)
 			}

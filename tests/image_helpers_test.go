@@ -11,6 +11,7 @@ import (
 
 	"github.com/rackwall/rackwall/boards"
 	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // testEpoch is the SOURCE_DATE_EPOCH of every test image.
@@ -121,7 +122,7 @@ func buildImage(t testing.TB, board, out string, mutate func(*image.Config)) ima
 }
 
 // readPart returns the bytes of partition p of the image at path.
-func readPart(t testing.TB, path string, p image.Partition) []byte {
+func readPart(t testing.TB, path string, p layout.Partition) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -146,7 +147,7 @@ func needTool(t testing.TB, tool string) string {
 
 // fatList lists every path in the FAT partition p of img with mtools, an
 // independent FAT reader.
-func fatList(t *testing.T, img string, p image.Partition, dir string) []string {
+func fatList(t *testing.T, img string, p layout.Partition, dir string) []string {
 	t.Helper()
 	mdir := needTool(t, "mdir")
 	tmp := filepath.Join(t.TempDir(), "boot.fat")

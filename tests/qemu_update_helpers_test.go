@@ -21,6 +21,7 @@ import (
 	"github.com/rackwall/rackwall/boards"
 	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // updateKeys is a signing key pair for one test run and the public key
@@ -97,7 +98,7 @@ func buildPushCommand(t *testing.T, dir string) string {
 
 // slotHash hashes a partition of the disk image file (qemu's writes reach
 // the file through the host page cache, so this is what the guest wrote).
-func slotHash(t *testing.T, img string, p image.Partition) [32]byte {
+func slotHash(t *testing.T, img string, p layout.Partition) [32]byte {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {

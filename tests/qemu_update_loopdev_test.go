@@ -18,8 +18,8 @@ import (
 
 	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // recordingMachine is the real LinuxMachine except that a reboot is only
@@ -60,7 +60,7 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layout, err := image.NewLayout(board)
+	disk, err := layout.New(board)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 	ensurePartitionNodes(t, loop)
 
 	cmdline := filepath.Join(work, "cmdline")
-	if err := os.WriteFile(cmdline, []byte(image.KernelCmdline(board, layout, image.SlotA)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(cmdline, []byte(layout.KernelCmdline(board, disk, layout.SlotA)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := recordingMachine{LinuxMachine: update.LinuxMachine{ProcCmdline: cmdline, MountDir: filepath.Join(work, "boot")}, reboots: make(chan string, 2)}
@@ -89,16 +89,16 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 		m.bootDir = filepath.Join(work, "bootdir")
 		d := update.DirFS(m.bootDir)
 		for p, text := range map[string]string{
-			image.LoaderConf:                      image.LoaderConfig(),
-			image.LoaderEntryPath(image.SlotA, 0): image.LoaderEntry(board, layout, image.SlotA, "1"),
-			image.KernelPath(board, image.SlotA):  "kernel v1",
+			layout.LoaderConf:                       layout.LoaderConfig(),
+			layout.LoaderEntryPath(layout.SlotA, 0): layout.LoaderEntry(board, disk, layout.SlotA, "1"),
+			layout.KernelPath(board, layout.SlotA):  "kernel v1",
 		} {
 			if err := d.WriteFile(p, []byte(text)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	dev, err := m.SlotDevice(image.SlotB)
+	dev, err := m.SlotDevice(layout.SlotB)
 	if err != nil || dev != loop+"p3" {
 		t.Fatalf("slot B device %q %v, want %sp3", dev, err, loop)
 	}
@@ -113,7 +113,7 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 	}
 	kernel := bytes.Repeat([]byte("K"), 4<<20)
 	rootfs := bytes.Repeat([]byte("squashfs-v2 "), 1<<20)
-	tmpl, _ := image.SlotEntryTemplate(board, "2", "")
+	tmpl, _ := layout.SlotEntryTemplate(board, "2", "")
 	bundlePath := writeBundle(t, filepath.Join(work, "v2.bundle"), keys.priv, board.Name, 2, kernel, tmpl, rootfs)
 	f, _ := os.Open(bundlePath)
 	defer f.Close()
@@ -139,7 +139,7 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 	for _, n := range names {
 		listing = append(listing, n.Name())
 	}
-	if err != nil || !ok || slot != image.SlotB {
+	if err != nil || !ok || slot != layout.SlotB {
 		t.Fatalf("next boot %q %v %v; entries %v", slot, ok, err, listing)
 	}
 	if strings.Join(listing, ",") != "rackwall-a.conf,rackwall-b+3.conf" {
@@ -148,7 +148,7 @@ func TestUpdateOnLoopDevice(t *testing.T) {
 	if kerr != nil || !bytes.Equal(k, kernel) {
 		t.Fatalf("slot B kernel on the FAT: %d bytes, %v", len(k), kerr)
 	}
-	got := readPart(t, img, layout.Parts[image.PartRootB-1])
+	got := readPart(t, img, disk.Parts[layout.PartRootB-1])
 	if !bytes.Equal(got[:len(rootfs)], rootfs) {
 		t.Fatal("slot B partition does not hold the root")
 	}

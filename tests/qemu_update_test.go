@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 	"github.com/rackwall/rackwall/image/qemu"
 	"github.com/rackwall/rackwall/tests/lab"
 )
@@ -46,7 +46,7 @@ func TestQemuUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layout, err := image.NewLayout(board)
+	disk, err := layout.New(board)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestQemuUpdate(t *testing.T) {
 	}
 
 	// Refusals before anything is written.
-	slotB := layout.Parts[image.PartRootB-1]
+	slotB := disk.Parts[layout.PartRootB-1]
 	before := slotHash(t, img, slotB)
 	corrupt := append([]byte(nil), goodBytes...)
 	corrupt[len(corrupt)-4096] ^= 0x55 // inside the root part, the last part
@@ -244,7 +244,7 @@ func TestQemuUpdate(t *testing.T) {
 	}
 
 	// v4: the kernel panics (init= names nothing; panic=10 reboots).
-	tmpl, err := image.SlotEntryTemplate(board, "4", "init=/no-such-init")
+	tmpl, err := layout.SlotEntryTemplate(board, "4", "init=/no-such-init")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // HealthFunc says whether the box works: nil when the config is loaded,
@@ -23,12 +23,12 @@ const healthPoll = 2 * time.Second
 
 // BootReport is what AfterBoot found and did.
 type BootReport struct {
-	Running image.Slot `json:"running"`
-	Trial   bool       `json:"trial"`            // this boot was a trial of a new slot
-	Blessed bool       `json:"blessed"`          // the running slot is (now) kept
-	Reboot  bool       `json:"reboot"`           // the trial failed; the box reboots into the old slot
-	Result  string     `json:"result,omitempty"` // the last update's result after this boot
-	Reason  string     `json:"reason,omitempty"` // why, if it failed
+	Running layout.Slot `json:"running"`
+	Trial   bool        `json:"trial"`            // this boot was a trial of a new slot
+	Blessed bool        `json:"blessed"`          // the running slot is (now) kept
+	Reboot  bool        `json:"reboot"`           // the trial failed; the box reboots into the old slot
+	Result  string      `json:"result,omitempty"` // the last update's result after this boot
+	Reason  string      `json:"reason,omitempty"` // why, if it failed
 }
 
 // AfterBoot is called by the appliance once per boot, when its services
@@ -62,7 +62,7 @@ func (a *Agent) AfterBoot(ctx context.Context, health HealthFunc, deadline time.
 	a.mu.Lock()
 	a.running, a.trial = running, as.Trial
 	a.blessed = !as.Trial
-	a.versions = map[image.Slot]string{running: strconv.FormatInt(a.cfg.RunningVersion, 10)}
+	a.versions = map[layout.Slot]string{running: strconv.FormatInt(a.cfg.RunningVersion, 10)}
 	if as.OtherPresent && !as.OtherBad && as.OtherVersion != "" {
 		a.versions[Other(running)] = as.OtherVersion
 	}
@@ -122,7 +122,7 @@ func (a *Agent) AfterBoot(ctx context.Context, health HealthFunc, deadline time.
 	return rep, nil
 }
 
-func (a *Agent) judgeTrial(ctx context.Context, health HealthFunc, deadline time.Duration, running image.Slot, last *Attempt, rep BootReport) (BootReport, error) {
+func (a *Agent) judgeTrial(ctx context.Context, health HealthFunc, deadline time.Duration, running layout.Slot, last *Attempt, rep BootReport) (BootReport, error) {
 	at := Attempt{Result: ResultTrying, Slot: string(running), Version: a.cfg.RunningVersion, Started: a.cfg.Now()}
 	if last != nil && last.Slot == string(running) {
 		at = *last

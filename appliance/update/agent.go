@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
-	"github.com/rackwall/rackwall/webui"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // Machine is what the agent needs from the box beyond files on /perm.
@@ -23,7 +22,7 @@ type Machine interface {
 	// Cmdline is the kernel command line (/proc/cmdline).
 	Cmdline() (string, error)
 	// SlotDevice is the block device (or file) of slot s's root.
-	SlotDevice(s image.Slot) (string, error)
+	SlotDevice(s layout.Slot) (string, error)
 	// MountBoot makes the boot partition writable at dir until unmount.
 	MountBoot() (dir string, unmount func() error, err error)
 	// Reboot restarts through the boot loader (never kexec); arg is the
@@ -51,18 +50,22 @@ type Config struct {
 	// only and never to the box itself or its link).
 	Fetcher *Fetcher
 	// PasswordConfirmed says whether a request re-entered the admin
-	// password, which a downgrade needs (default: the web UI's guard
-	// says so, webui.AdminPasswordConfirmed).
+	// password, which a downgrade needs. The appliance passes the web UI
+	// guard's answer; nil confirms no request, so every downgrade is
+	// refused.
 	PasswordConfirmed func(context.Context) bool
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// PasswordHeader names the request header the guard reads the
+	// re-entered password from, so a refusal can say what to send.
+	PasswordHeader string
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Agent installs bundles and judges trial boots. It is safe for
 // concurrent use; one update runs at a time.
 type Agent struct {
 	cfg    Config
-	layout image.Layout
+	layout layout.Disk
 	scheme scheme
 
 	install sync.Mutex // held for a whole install
@@ -74,8 +77,8 @@ type Agent struct {
 	health   string // last health check verdict during a trial
 	blessed  bool   // this boot's slot is blessed (or was never on trial)
 	trial    bool
-	running  image.Slot
-	versions map[image.Slot]string
+	running  layout.Slot
+	versions map[layout.Slot]string
 	floor    floorRecord // the lowest version this box may install
 
 	rebootPending bool
@@ -107,16 +110,16 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.PasswordConfirmed == nil {
-		cfg.PasswordConfirmed = webui.AdminPasswordConfirmed
+		cfg.PasswordConfirmed = func(context.Context) bool { return false }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l, err := image.NewLayout(cfg.Board)
+	l, err := layout.New(cfg.Board)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, layout: l, scheme: schemeFor(cfg.Board, l), versions: map[image.Slot]string{}}
+	a := &Agent{cfg: cfg, layout: l, scheme: schemeFor(cfg.Board, l), versions: map[layout.Slot]string{}}
 	rec, err := loadRecord(a.recordPath())
 	if err != nil {
 		cfg.Logger.Warn("update: unreadable state file; starting fresh", "err", err)

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // fakePi is a Raspberry Pi made of files; powerOn plays the firmware.
@@ -24,7 +24,7 @@ type fakePi struct {
 	t       *testing.T
 	dir     string
 	ts      trybootScheme
-	running image.Slot
+	running layout.Slot
 	boots   int
 	rebootC chan string
 }
@@ -32,13 +32,13 @@ type fakePi struct {
 func newFakePi(t *testing.T) *fakePi {
 	b, err := boards.Lookup("rpi4")
 	mustNo(t, err)
-	l, err := image.NewLayout(b)
+	l, err := layout.New(b)
 	mustNo(t, err)
-	p := &fakePi{t: t, dir: t.TempDir(), ts: trybootScheme{board: b, layout: l}, running: image.SlotA, rebootC: make(chan string, 4)}
+	p := &fakePi{t: t, dir: t.TempDir(), ts: trybootScheme{board: b, layout: l}, running: layout.SlotA, rebootC: make(chan string, 4)}
 	boot := DirFS(filepath.Join(p.dir, "boot"))
-	mustNo(t, boot.WriteFile(image.KernelPath(b, image.SlotA), []byte("kernel v1")))
-	mustNo(t, boot.WriteFile(image.RPiConfig, []byte(image.RPiConfigTxt(b, image.SlotA))))
-	mustNo(t, boot.WriteFile(image.RPiCmdlinePath(image.SlotA), []byte(image.KernelCmdline(b, l, image.SlotA)+"\n")))
+	mustNo(t, boot.WriteFile(layout.KernelPath(b, layout.SlotA), []byte("kernel v1")))
+	mustNo(t, boot.WriteFile(layout.RPiConfig, []byte(layout.RPiConfigTxt(b, layout.SlotA))))
+	mustNo(t, boot.WriteFile(layout.RPiCmdlinePath(layout.SlotA), []byte(layout.KernelCmdline(b, l, layout.SlotA)+"\n")))
 	for _, s := range []string{"a", "b"} {
 		mustNo(t, os.WriteFile(filepath.Join(p.dir, "slot-"+s), nil, 0o644))
 	}
@@ -46,9 +46,9 @@ func newFakePi(t *testing.T) *fakePi {
 }
 
 func (p *fakePi) Cmdline() (string, error) {
-	return image.KernelCmdline(p.ts.board, p.ts.layout, p.running), nil
+	return layout.KernelCmdline(p.ts.board, p.ts.layout, p.running), nil
 }
-func (p *fakePi) SlotDevice(s image.Slot) (string, error) {
+func (p *fakePi) SlotDevice(s layout.Slot) (string, error) {
 	return filepath.Join(p.dir, "slot-"+string(s)), nil
 }
 func (p *fakePi) MountBoot() (string, func() error, error) {
@@ -56,12 +56,12 @@ func (p *fakePi) MountBoot() (string, func() error, error) {
 }
 func (p *fakePi) Reboot(arg string) error { p.rebootC <- arg; return nil }
 func (p *fakePi) BootID() (string, error) { return fmt.Sprint(p.boots), nil }
-func (p *fakePi) powerOn(tryboot bool) image.Slot {
+func (p *fakePi) powerOn(tryboot bool) layout.Slot {
 	p.boots++
-	file := image.RPiConfig
+	file := layout.RPiConfig
 	boot := DirFS(filepath.Join(p.dir, "boot"))
-	if _, err := boot.ReadFile(image.RPiTryConfig); err == nil && tryboot {
-		file = image.RPiTryConfig
+	if _, err := boot.ReadFile(layout.RPiTryConfig); err == nil && tryboot {
+		file = layout.RPiTryConfig
 	}
 	s, err := ConfigSlot(boot, p.ts.board, file)
 	mustNo(p.t, err)
@@ -78,7 +78,7 @@ func (p *fakePi) agent(pub ed25519.PublicKey, version int64) *Agent {
 
 func piBundle(t *testing.T, key ed25519.PrivateKey, version int64) []byte {
 	b, _ := boards.Lookup("rpi4")
-	tmpl, err := image.SlotEntryTemplate(b, fmt.Sprint(version), "")
+	tmpl, err := layout.SlotEntryTemplate(b, fmt.Sprint(version), "")
 	mustNo(t, err)
 	src := func(name, data string) bundle.Source {
 		return bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(data)), nil }}
@@ -99,7 +99,7 @@ func TestAgentRPiTryboot(t *testing.T) {
 	if arg := <-p.rebootC; arg != "0 tryboot" {
 		t.Fatalf("reboot argument %q", arg)
 	}
-	if p.powerOn(true) != image.SlotB {
+	if p.powerOn(true) != layout.SlotB {
 		t.Fatal("tryboot did not start slot b")
 	}
 	a2 := p.agent(pub, 2)
@@ -108,7 +108,7 @@ func TestAgentRPiTryboot(t *testing.T) {
 	if !rep.Trial || !rep.Blessed {
 		t.Fatalf("report %+v", rep)
 	}
-	if p.powerOn(false) != image.SlotB {
+	if p.powerOn(false) != layout.SlotB {
 		t.Fatal("commit did not stick")
 	}
 
@@ -118,11 +118,11 @@ func TestAgentRPiTryboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.rebootC
-	if p.powerOn(true) != image.SlotA {
+	if p.powerOn(true) != layout.SlotA {
 		t.Fatal("no trial of slot a")
 	}
 	// ... it hangs; the watchdog resets the board: a plain boot.
-	if p.powerOn(false) != image.SlotB {
+	if p.powerOn(false) != layout.SlotB {
 		t.Fatal("no fallback to b")
 	}
 	a3 := p.agent(pub, 2)
@@ -131,7 +131,7 @@ func TestAgentRPiTryboot(t *testing.T) {
 	if rep.Result != ResultFailed || !strings.Contains(rep.Reason, "never passed its trial boot") {
 		t.Fatalf("fallback report %+v", rep)
 	}
-	if _, err := DirFS(filepath.Join(p.dir, "boot")).ReadFile(image.RPiTryConfig); !errors.Is(err, os.ErrNotExist) {
+	if _, err := DirFS(filepath.Join(p.dir, "boot")).ReadFile(layout.RPiTryConfig); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("tryboot.txt left after cleanup: %v", err)
 	}
 }

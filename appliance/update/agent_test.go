@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // fakeBox is a box made of files: the slots are plain files, the boot
@@ -35,8 +35,8 @@ type fakeBox struct {
 	t       *testing.T
 	dir     string
 	board   boards.Board
-	layout  image.Layout
-	running image.Slot
+	layout  layout.Disk
+	running layout.Slot
 	mu      sync.Mutex
 	reboots []string
 	rebootC chan string
@@ -48,22 +48,22 @@ type fakeBox struct {
 
 func newFakeBox(t *testing.T) *fakeBox {
 	b, l := qemuBoard(t)
-	fb := &fakeBox{t: t, dir: t.TempDir(), board: b, layout: l, running: image.SlotA, rebootC: make(chan string, 4)}
+	fb := &fakeBox{t: t, dir: t.TempDir(), board: b, layout: l, running: layout.SlotA, rebootC: make(chan string, 4)}
 	boot := DirFS(filepath.Join(fb.dir, "boot"))
-	mustNo(t, boot.WriteFile(image.KernelPath(b, image.SlotA), []byte("kernel v1")))
-	mustNo(t, boot.WriteFile(image.LoaderConf, []byte(image.LoaderConfig())))
-	mustNo(t, boot.WriteFile(image.LoaderEntryPath(image.SlotA, 0), []byte(image.LoaderEntry(b, l, image.SlotA, "1"))))
+	mustNo(t, boot.WriteFile(layout.KernelPath(b, layout.SlotA), []byte("kernel v1")))
+	mustNo(t, boot.WriteFile(layout.LoaderConf, []byte(layout.LoaderConfig())))
+	mustNo(t, boot.WriteFile(layout.LoaderEntryPath(layout.SlotA, 0), []byte(layout.LoaderEntry(b, l, layout.SlotA, "1"))))
 	for _, s := range []string{"a", "b"} {
-		mustNo(t, os.WriteFile(fb.slotPath(image.Slot(s)), bytes.Repeat([]byte{0}, 1<<20), 0o644))
+		mustNo(t, os.WriteFile(fb.slotPath(layout.Slot(s)), bytes.Repeat([]byte{0}, 1<<20), 0o644))
 	}
 	return fb
 }
 
-func (fb *fakeBox) slotPath(s image.Slot) string { return filepath.Join(fb.dir, "slot-"+string(s)) }
+func (fb *fakeBox) slotPath(s layout.Slot) string { return filepath.Join(fb.dir, "slot-"+string(s)) }
 func (fb *fakeBox) Cmdline() (string, error) {
-	return image.KernelCmdline(fb.board, fb.layout, fb.running), nil
+	return layout.KernelCmdline(fb.board, fb.layout, fb.running), nil
 }
-func (fb *fakeBox) SlotDevice(s image.Slot) (string, error) { return fb.slotPath(s), nil }
+func (fb *fakeBox) SlotDevice(s layout.Slot) (string, error) { return fb.slotPath(s), nil }
 func (fb *fakeBox) MountBoot() (string, func() error, error) {
 	fb.mu.Lock()
 	busy := fb.busyUnmount
@@ -86,7 +86,7 @@ func (fb *fakeBox) Reboot(arg string) error {
 
 // powerOn runs the boot loader model and returns the slot and the version
 // its entry names.
-func (fb *fakeBox) powerOn() (image.Slot, int64) {
+func (fb *fakeBox) powerOn() (layout.Slot, int64) {
 	fb.t.Helper()
 	boot := DirFS(filepath.Join(fb.dir, "boot"))
 	es, err := ReadEntries(boot)
@@ -110,7 +110,7 @@ func (fb *fakeBox) agent(keys []ed25519.PublicKey, version int64) *Agent {
 	fb.t.Helper()
 	a, err := New(Config{Board: fb.board, Keys: keys, RunningVersion: version, StateDir: filepath.Join(fb.dir, "perm"),
 		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PasswordConfirmed: testPasswordConfirmed})
+		PasswordConfirmed: testPasswordConfirmed, PasswordHeader: "X-Admin-Password"})
 	mustNo(fb.t, err)
 	return a
 }
@@ -158,7 +158,7 @@ func makeBundle(t *testing.T, key ed25519.PrivateKey, tb testBundle) []byte {
 	b, _ := boards.Lookup("qemu-amd64")
 	if tb.tmpl == "" {
 		var err error
-		tb.tmpl, err = image.SlotEntryTemplate(b, fmt.Sprint(tb.version), "")
+		tb.tmpl, err = layout.SlotEntryTemplate(b, fmt.Sprint(tb.version), "")
 		mustNo(t, err)
 	}
 	if tb.kernel == nil {
@@ -221,7 +221,7 @@ func TestAgentUpdateBlessAndStay(t *testing.T) {
 	a := fb.agent([]ed25519.PublicKey{pub}, 1)
 	rep, err := a.AfterBoot(context.Background(), healthy, time.Second)
 	mustNo(t, err)
-	if rep.Trial || !rep.Blessed || rep.Running != image.SlotA {
+	if rep.Trial || !rep.Blessed || rep.Running != layout.SlotA {
 		t.Fatalf("factory boot report %+v", rep)
 	}
 	root := bytes.Repeat([]byte("squashfs"), 50000)
@@ -232,7 +232,7 @@ func TestAgentUpdateBlessAndStay(t *testing.T) {
 	if arg := fb.waitReboot(); arg != "" {
 		t.Fatalf("UEFI reboot argument %q", arg)
 	}
-	slotB, _ := os.ReadFile(fb.slotPath(image.SlotB))
+	slotB, _ := os.ReadFile(fb.slotPath(layout.SlotB))
 	if !bytes.Equal(slotB[:len(root)], root) {
 		t.Fatal("slot b does not hold the root")
 	}
@@ -244,7 +244,7 @@ func TestAgentUpdateBlessAndStay(t *testing.T) {
 	}
 
 	slot, v := fb.powerOn()
-	if slot != image.SlotB || v != 2 {
+	if slot != layout.SlotB || v != 2 {
 		t.Fatalf("after update boots %s v%d", slot, v)
 	}
 	a2 := fb.agent([]ed25519.PublicKey{pub}, 2)
@@ -262,7 +262,7 @@ func TestAgentUpdateBlessAndStay(t *testing.T) {
 	}
 	fb.noReboot()
 	for i := 0; i < 3; i++ {
-		if slot, _ := fb.powerOn(); slot != image.SlotB {
+		if slot, _ := fb.powerOn(); slot != layout.SlotB {
 			t.Fatalf("reboot %d after bless: %s", i, slot)
 		}
 	}
@@ -300,7 +300,7 @@ func TestAgentBusyUnmountStillBlesses(t *testing.T) {
 		t.Fatalf("upload: %d %v", code, out)
 	}
 	fb.waitReboot()
-	if slot, v := fb.powerOn(); slot != image.SlotB || v != 2 {
+	if slot, v := fb.powerOn(); slot != layout.SlotB || v != 2 {
 		t.Fatalf("after update boots %s v%d", slot, v)
 	}
 	rep, err := fb.agent([]ed25519.PublicKey{pub}, 2).AfterBoot(context.Background(), healthy, 5*time.Second)
@@ -308,7 +308,7 @@ func TestAgentBusyUnmountStillBlesses(t *testing.T) {
 		t.Fatalf("trial with a busy boot partition: %+v, %v", rep, err)
 	}
 	for i := 0; i < 3; i++ {
-		if slot, _ := fb.powerOn(); slot != image.SlotB {
+		if slot, _ := fb.powerOn(); slot != layout.SlotB {
 			t.Fatalf("reboot %d after bless: %s", i, slot)
 		}
 	}
@@ -335,7 +335,7 @@ func TestAgentRefusesBeforeWriting(t *testing.T) {
 		"not a bundle":  {[]byte("hello"), "not a rackwall bundle"},
 		"bad template":  {makeBundle(t, priv, testBundle{version: 6, tmpl: "linux {kernel}\noptions {root}\n"}), "{slot}"},
 	}
-	slotBefore := fileHash(t, fb.slotPath(image.SlotB))
+	slotBefore := fileHash(t, fb.slotPath(layout.SlotB))
 	bootBefore := dirHash(t, filepath.Join(fb.dir, "boot"))
 	for name, c := range cases {
 		code, out := post(t, a.Handler(), "/api/update", c.body, "")
@@ -347,7 +347,7 @@ func TestAgentRefusesBeforeWriting(t *testing.T) {
 			t.Errorf("%s: last attempt %+v", name, st.Last)
 		}
 	}
-	if fileHash(t, fb.slotPath(image.SlotB)) != slotBefore {
+	if fileHash(t, fb.slotPath(layout.SlotB)) != slotBefore {
 		t.Fatal("a refused bundle changed slot b")
 	}
 	if dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
@@ -378,10 +378,10 @@ func TestAgentRefusesBeforeWriting(t *testing.T) {
 			t.Errorf("downgrade by %s without the password: %d %v", name, code, out)
 		}
 	}
-	if err := a.UI().InstallBundle(context.Background(), bytes.NewReader(down), true); err == nil || !strings.Contains(err.Error(), "admin password") {
-		t.Errorf("downgrade through the page adapter without the password: %v", err)
+	if _, err := a.InstallGuarded(context.Background(), bytes.NewReader(down), InstallOptions{AllowDowngrade: true}); err == nil || !strings.Contains(err.Error(), "admin password") {
+		t.Errorf("downgrade through InstallGuarded without the password: %v", err)
 	}
-	if fileHash(t, fb.slotPath(image.SlotB)) != slotBefore || dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
+	if fileHash(t, fb.slotPath(layout.SlotB)) != slotBefore || dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
 		t.Fatal("a downgrade without the password changed the box")
 	}
 	fb.noReboot()
@@ -400,7 +400,7 @@ func TestAgentHealthFailFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb.waitReboot()
-	if slot, _ := fb.powerOn(); slot != image.SlotB {
+	if slot, _ := fb.powerOn(); slot != layout.SlotB {
 		t.Fatal("no trial")
 	}
 	a2 := fb.agent([]ed25519.PublicKey{pub}, 2)
@@ -417,7 +417,7 @@ func TestAgentHealthFailFallsBack(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	fb.waitReboot()
-	if slot, v := fb.powerOn(); slot != image.SlotA || v != 1 {
+	if slot, v := fb.powerOn(); slot != layout.SlotA || v != 1 {
 		t.Fatalf("after failed health check boots %s v%d", slot, v)
 	}
 	a3 := fb.agent([]ed25519.PublicKey{pub}, 1)
@@ -439,7 +439,7 @@ func TestAgentHealthFailFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb.waitReboot()
-	if slot, _ := fb.powerOn(); slot != image.SlotB {
+	if slot, _ := fb.powerOn(); slot != layout.SlotB {
 		t.Fatal("retry does not boot b")
 	}
 }
@@ -454,11 +454,11 @@ func TestAgentTriesExhausted(t *testing.T) {
 	fb.waitReboot()
 	// The kernel panics three times: no agent runs.
 	for i := 0; i < DefaultTries; i++ {
-		if slot, _ := fb.powerOn(); slot != image.SlotB {
+		if slot, _ := fb.powerOn(); slot != layout.SlotB {
 			t.Fatalf("try %d: %s", i, slot)
 		}
 	}
-	if slot, _ := fb.powerOn(); slot != image.SlotA {
+	if slot, _ := fb.powerOn(); slot != layout.SlotA {
 		t.Fatal("no fallback")
 	}
 	a2 := fb.agent([]ed25519.PublicKey{pub}, 1)
@@ -476,8 +476,8 @@ func TestAgentInterruptedWriteThenRetry(t *testing.T) {
 	// Power is cut while the root streams into slot b: the record says
 	// "installing", the target was disarmed, the slot is half written.
 	mustNo(t, saveRecord(a.recordPath(), record{Last: &Attempt{Result: ResultInstalling, Slot: "b", Version: 2, From: 1, Started: time.Now()}}))
-	mustNo(t, os.WriteFile(fb.slotPath(image.SlotB), []byte("half a squashfs"), 0o644))
-	if slot, _ := fb.powerOn(); slot != image.SlotA {
+	mustNo(t, os.WriteFile(fb.slotPath(layout.SlotB), []byte("half a squashfs"), 0o644))
+	if slot, _ := fb.powerOn(); slot != layout.SlotA {
 		t.Fatal("interrupted write does not boot a")
 	}
 	a2 := fb.agent([]ed25519.PublicKey{pub}, 1)
@@ -490,7 +490,7 @@ func TestAgentInterruptedWriteThenRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb.noReboot()
-	if slot, v := fb.powerOn(); slot != image.SlotB || v != 2 {
+	if slot, v := fb.powerOn(); slot != layout.SlotB || v != 2 {
 		t.Fatalf("retry boots %s v%d", slot, v)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // How the new slot is made the one systemd-boot picks, and why.
@@ -140,7 +140,7 @@ func isDigits(s string) bool {
 }
 
 // DefaultSlot is the slot the boot loader starts next.
-func DefaultSlot(bfs BootFS) (image.Slot, bool, error) {
+func DefaultSlot(bfs BootFS) (layout.Slot, bool, error) {
 	es, err := ReadEntries(bfs)
 	if err != nil || len(es) == 0 {
 		return "", false, err
@@ -148,7 +148,7 @@ func DefaultSlot(bfs BootFS) (image.Slot, bool, error) {
 	return es[0].Name.Slot, true, nil
 }
 
-func entryOf(es []SlotEntry, s image.Slot) (SlotEntry, bool) {
+func entryOf(es []SlotEntry, s layout.Slot) (SlotEntry, bool) {
 	for _, e := range es {
 		if e.Name.Slot == s {
 			return e, true
@@ -158,11 +158,11 @@ func entryOf(es []SlotEntry, s image.Slot) (SlotEntry, bool) {
 }
 
 // Other is the slot that is not s.
-func Other(s image.Slot) image.Slot {
-	if s == image.SlotA {
-		return image.SlotB
+func Other(s layout.Slot) layout.Slot {
+	if s == layout.SlotA {
+		return layout.SlotB
 	}
-	return image.SlotA
+	return layout.SlotA
 }
 
 // uefiScheme is systemd-boot boot counting.
@@ -170,7 +170,7 @@ type uefiScheme struct{ board boards.Board }
 
 // Disarm makes slot s unbootable before its root is overwritten: its
 // entries go first (so the loader cannot pick it), then its kernel.
-func (u uefiScheme) Disarm(bfs BootFS, s image.Slot) error {
+func (u uefiScheme) Disarm(bfs BootFS, s layout.Slot) error {
 	es, err := ReadEntries(bfs)
 	if err != nil {
 		return err
@@ -182,21 +182,21 @@ func (u uefiScheme) Disarm(bfs BootFS, s image.Slot) error {
 			}
 		}
 	}
-	return bfs.Remove(image.KernelPath(u.board, s))
+	return bfs.Remove(layout.KernelPath(u.board, s))
 }
 
 // Arm installs slot s's kernel and entry (already rendered, without a
 // sort-key) so that the next boot tries s, at most tries times. The new
 // entry is written before the running slot's entry is touched: until then
 // the running entry may be the only bootable one.
-func (u uefiScheme) Arm(bfs BootFS, s image.Slot, kernel []byte, entry string, tries int) error {
+func (u uefiScheme) Arm(bfs BootFS, s layout.Slot, kernel []byte, entry string, tries int) error {
 	if tries < 1 || tries > maxTries {
 		return fmt.Errorf("tries %d out of range", tries)
 	}
 	if err := u.Disarm(bfs, s); err != nil {
 		return err
 	}
-	if err := bfs.WriteFile(image.KernelPath(u.board, s), kernel); err != nil {
+	if err := bfs.WriteFile(layout.KernelPath(u.board, s), kernel); err != nil {
 		return fmt.Errorf("writing slot %s kernel: %w", s, err)
 	}
 	name := EntryName{Slot: s, Counted: true, Left: tries}
@@ -208,7 +208,7 @@ func (u uefiScheme) Arm(bfs BootFS, s image.Slot, kernel []byte, entry string, t
 }
 
 // demoteOthers removes the sort-key from every entry not of slot keep.
-func demoteOthers(bfs BootFS, keep image.Slot) error {
+func demoteOthers(bfs BootFS, keep layout.Slot) error {
 	es, err := ReadEntries(bfs)
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func stripSortKey(text string) string {
 
 // Assess reads what the boot loader did: whether the running slot is on
 // trial and whether the other slot's entry ran out of tries.
-func (u uefiScheme) Assess(bfs BootFS, running image.Slot) (Assessment, error) {
+func (u uefiScheme) Assess(bfs BootFS, running layout.Slot) (Assessment, error) {
 	es, err := ReadEntries(bfs)
 	if err != nil {
 		return Assessment{}, err
@@ -269,7 +269,7 @@ func (u uefiScheme) Assess(bfs BootFS, running image.Slot) (Assessment, error) {
 
 // Bless keeps the running slot: its entry loses the counter (and keeps or
 // gains the sort-key), every other entry loses the sort-key.
-func (u uefiScheme) Bless(bfs BootFS, running image.Slot) error {
+func (u uefiScheme) Bless(bfs BootFS, running layout.Slot) error {
 	if err := demoteOthers(bfs, running); err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func (u uefiScheme) Bless(bfs BootFS, running image.Slot) error {
 // Reject gives up on the running trial slot at once: its entry is renamed
 // to +0 so the next boot starts the other slot. A failed health check is
 // not worth the remaining tries: it would fail the same way.
-func (u uefiScheme) Reject(bfs BootFS, running image.Slot) error {
+func (u uefiScheme) Reject(bfs BootFS, running layout.Slot) error {
 	es, err := ReadEntries(bfs)
 	if err != nil {
 		return err
@@ -328,11 +328,11 @@ func (u uefiScheme) RebootArgument() string { return "" }
 
 // Assessment is what the boot partition says about the current boot.
 type Assessment struct {
-	Running        image.Slot
+	Running        layout.Slot
 	RunningVersion string
 	Trial          bool // the running slot is being tried and not blessed
 	TriesLeft      int
-	Next           image.Slot // what the boot loader starts next
+	Next           layout.Slot // what the boot loader starts next
 	OtherPresent   bool
 	OtherVersion   string
 	OtherBad       bool // the other slot's tries ran out

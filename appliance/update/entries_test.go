@@ -5,16 +5,16 @@ import (
 	"testing"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
-func qemuBoard(t testing.TB) (boards.Board, image.Layout) {
+func qemuBoard(t testing.TB) (boards.Board, layout.Disk) {
 	t.Helper()
 	b, err := boards.Lookup("qemu-amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := image.NewLayout(b)
+	l, err := layout.New(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,18 +23,18 @@ func qemuBoard(t testing.TB) (boards.Board, image.Layout) {
 
 // factoryUEFI is the boot partition as the image builder writes it:
 // slot A only, its entry without a counter or sort-key.
-func factoryUEFI(t testing.TB) (*memFS, boards.Board, image.Layout) {
+func factoryUEFI(t testing.TB) (*memFS, boards.Board, layout.Disk) {
 	b, l := qemuBoard(t)
 	m := newMemFS()
-	m.files[image.KernelPath(b, image.SlotA)] = []byte("kernel v1")
-	m.files[image.LoaderConf] = []byte(image.LoaderConfig())
-	m.files[image.LoaderEntryPath(image.SlotA, 0)] = []byte(image.LoaderEntry(b, l, image.SlotA, "1"))
+	m.files[layout.KernelPath(b, layout.SlotA)] = []byte("kernel v1")
+	m.files[layout.LoaderConf] = []byte(layout.LoaderConfig())
+	m.files[layout.LoaderEntryPath(layout.SlotA, 0)] = []byte(layout.LoaderEntry(b, l, layout.SlotA, "1"))
 	return m, b, l
 }
 
-func entryFor(t testing.TB, b boards.Board, l image.Layout, s image.Slot, version string) string {
+func entryFor(t testing.TB, b boards.Board, l layout.Disk, s layout.Slot, version string) string {
 	t.Helper()
-	tmpl, err := image.SlotEntryTemplate(b, version, "")
+	tmpl, err := layout.SlotEntryTemplate(b, version, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func entryFor(t testing.TB, b boards.Board, l image.Layout, s image.Slot, versio
 // sdBoot does what systemd-boot does at power-on: pick the first entry of
 // its order, count a try down if the entry has a counter, and report the
 // slot it starts. It fails the test if the entry's kernel is missing.
-func sdBoot(t *testing.T, m *memFS, b boards.Board) image.Slot {
+func sdBoot(t *testing.T, m *memFS, b boards.Board) layout.Slot {
 	t.Helper()
 	es, err := ReadEntries(m)
 	if err != nil {
@@ -64,7 +64,7 @@ func sdBoot(t *testing.T, m *memFS, b boards.Board) image.Slot {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := m.files[image.KernelPath(b, e.Name.Slot)]; !ok {
+	if _, ok := m.files[layout.KernelPath(b, e.Name.Slot)]; !ok {
 		t.Fatalf("boot loader picked slot %s whose kernel is missing", e.Name.Slot)
 	}
 	return e.Name.Slot
@@ -77,7 +77,7 @@ func mustNo(t *testing.T, err error) {
 	}
 }
 
-func armUEFI(t *testing.T, m *memFS, b boards.Board, l image.Layout, s image.Slot, version string) {
+func armUEFI(t *testing.T, m *memFS, b boards.Board, l layout.Disk, s layout.Slot, version string) {
 	t.Helper()
 	u := uefiScheme{board: b}
 	mustNo(t, u.Disarm(m, s))
@@ -87,43 +87,43 @@ func armUEFI(t *testing.T, m *memFS, b boards.Board, l image.Layout, s image.Slo
 func TestUEFIUpdateTrialBlessStays(t *testing.T) {
 	m, b, l := factoryUEFI(t)
 	u := uefiScheme{board: b}
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("factory image boots %s", got)
 	}
-	armUEFI(t, m, b, l, image.SlotB, "2")
+	armUEFI(t, m, b, l, layout.SlotB, "2")
 	if _, ok := m.files[entriesDir+"/rackwall-b+3.conf"]; !ok {
 		t.Fatalf("armed entry missing: %v", m.names(entriesDir))
 	}
-	if got := sdBoot(t, m, b); got != image.SlotB {
+	if got := sdBoot(t, m, b); got != layout.SlotB {
 		t.Fatalf("after arming the box boots %s, want b", got)
 	}
-	as, err := u.Assess(m, image.SlotB)
+	as, err := u.Assess(m, layout.SlotB)
 	mustNo(t, err)
 	if !as.Trial || as.TriesLeft != 2 || as.RunningVersion != "2" || as.OtherVersion != "1" {
 		t.Fatalf("assessment on trial boot: %+v", as)
 	}
-	mustNo(t, u.Bless(m, image.SlotB))
+	mustNo(t, u.Bless(m, layout.SlotB))
 	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf,rackwall-b.conf" {
 		t.Fatalf("entries after bless: %v", got)
 	}
 	for i := 0; i < 5; i++ {
-		if got := sdBoot(t, m, b); got != image.SlotB {
+		if got := sdBoot(t, m, b); got != layout.SlotB {
 			t.Fatalf("reboot %d after bless boots %s", i, got)
 		}
 	}
-	as, _ = u.Assess(m, image.SlotB)
+	as, _ = u.Assess(m, layout.SlotB)
 	if as.Trial || as.OtherBad {
 		t.Fatalf("after bless: %+v", as)
 	}
 	// And back to A with the next update: A must win although "rackwall-b"
 	// sorts before "rackwall-a" by name.
-	armUEFI(t, m, b, l, image.SlotA, "3")
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	armUEFI(t, m, b, l, layout.SlotA, "3")
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("second update boots %s, want a", got)
 	}
-	mustNo(t, u.Bless(m, image.SlotA))
+	mustNo(t, u.Bless(m, layout.SlotA))
 	for i := 0; i < 3; i++ {
-		if got := sdBoot(t, m, b); got != image.SlotA {
+		if got := sdBoot(t, m, b); got != layout.SlotA {
 			t.Fatalf("after second bless boots %s", got)
 		}
 	}
@@ -135,28 +135,28 @@ func TestUEFIUpdateTrialBlessStays(t *testing.T) {
 func TestUEFIHealthFailRejectsAtOnce(t *testing.T) {
 	m, b, l := factoryUEFI(t)
 	u := uefiScheme{board: b}
-	armUEFI(t, m, b, l, image.SlotB, "2")
-	if sdBoot(t, m, b) != image.SlotB {
+	armUEFI(t, m, b, l, layout.SlotB, "2")
+	if sdBoot(t, m, b) != layout.SlotB {
 		t.Fatal("trial did not start")
 	}
-	mustNo(t, u.Reject(m, image.SlotB))
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	mustNo(t, u.Reject(m, layout.SlotB))
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("after a rejected trial the box boots %s", got)
 	}
-	as, err := u.Assess(m, image.SlotA)
+	as, err := u.Assess(m, layout.SlotA)
 	mustNo(t, err)
 	if as.Trial || !as.OtherBad || as.OtherVersion != "2" {
 		t.Fatalf("fallback not detected: %+v", as)
 	}
-	mustNo(t, u.Disarm(m, image.SlotB))
+	mustNo(t, u.Disarm(m, layout.SlotB))
 	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf" {
 		t.Fatalf("cleanup left %v", got)
 	}
-	if _, ok := m.files[image.KernelPath(b, image.SlotB)]; ok {
+	if _, ok := m.files[layout.KernelPath(b, layout.SlotB)]; ok {
 		t.Fatal("the failed slot's kernel is still there")
 	}
 	// Rejecting a slot that is not on trial is an error, not a silent no-op.
-	if err := u.Reject(m, image.SlotA); err == nil {
+	if err := u.Reject(m, layout.SlotA); err == nil {
 		t.Fatal("Reject of a blessed slot succeeded")
 	}
 }
@@ -164,24 +164,24 @@ func TestUEFIHealthFailRejectsAtOnce(t *testing.T) {
 func TestUEFITriesExhaustedFallsBack(t *testing.T) {
 	m, b, l := factoryUEFI(t)
 	u := uefiScheme{board: b}
-	armUEFI(t, m, b, l, image.SlotB, "2")
+	armUEFI(t, m, b, l, layout.SlotB, "2")
 	for i := 0; i < DefaultTries; i++ {
-		if got := sdBoot(t, m, b); got != image.SlotB {
+		if got := sdBoot(t, m, b); got != layout.SlotB {
 			t.Fatalf("try %d booted %s", i+1, got)
 		}
 	}
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("after %d failed tries the box boots %s, want a", DefaultTries, got)
 	}
 	if got := m.names(entriesDir); strings.Join(got, ",") != "rackwall-a.conf,rackwall-b+0-3.conf" {
 		t.Fatalf("entries: %v", got)
 	}
-	as, _ := u.Assess(m, image.SlotA)
+	as, _ := u.Assess(m, layout.SlotA)
 	if !as.OtherBad {
 		t.Fatalf("tries exhausted not detected: %+v", as)
 	}
 	// Stays on A.
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("boots %s", got)
 	}
 }
@@ -191,27 +191,27 @@ func TestUEFITriesExhaustedFallsBack(t *testing.T) {
 func TestUEFILastTryCanBless(t *testing.T) {
 	m, b, l := factoryUEFI(t)
 	u := uefiScheme{board: b}
-	armUEFI(t, m, b, l, image.SlotB, "2")
+	armUEFI(t, m, b, l, layout.SlotB, "2")
 	for i := 0; i < DefaultTries; i++ {
 		sdBoot(t, m, b)
 	}
-	as, err := u.Assess(m, image.SlotB)
+	as, err := u.Assess(m, layout.SlotB)
 	mustNo(t, err)
 	if !as.Trial || as.TriesLeft != 0 {
 		t.Fatalf("last try not seen as a trial: %+v", as)
 	}
-	mustNo(t, u.Bless(m, image.SlotB))
-	if got := sdBoot(t, m, b); got != image.SlotB {
+	mustNo(t, u.Bless(m, layout.SlotB))
+	if got := sdBoot(t, m, b); got != layout.SlotB {
 		t.Fatalf("blessed on the last try, next boot %s", got)
 	}
 	// Rejecting on the last try leaves it bad.
 	m, b, l = factoryUEFI(t)
-	armUEFI(t, m, b, l, image.SlotB, "2")
+	armUEFI(t, m, b, l, layout.SlotB, "2")
 	for i := 0; i < DefaultTries; i++ {
 		sdBoot(t, m, b)
 	}
-	mustNo(t, u.Reject(m, image.SlotB))
-	if got := sdBoot(t, m, b); got != image.SlotA {
+	mustNo(t, u.Reject(m, layout.SlotB))
+	if got := sdBoot(t, m, b); got != layout.SlotA {
 		t.Fatalf("rejected on the last try, next boot %s", got)
 	}
 }
@@ -219,16 +219,16 @@ func TestUEFILastTryCanBless(t *testing.T) {
 func TestUEFIFailedUpdateFromB(t *testing.T) {
 	m, b, l := factoryUEFI(t)
 	u := uefiScheme{board: b}
-	armUEFI(t, m, b, l, image.SlotB, "2")
+	armUEFI(t, m, b, l, layout.SlotB, "2")
 	sdBoot(t, m, b)
-	mustNo(t, u.Bless(m, image.SlotB))
-	armUEFI(t, m, b, l, image.SlotA, "3")
+	mustNo(t, u.Bless(m, layout.SlotB))
+	armUEFI(t, m, b, l, layout.SlotA, "3")
 	for i := 0; i < DefaultTries; i++ {
-		if got := sdBoot(t, m, b); got != image.SlotA {
+		if got := sdBoot(t, m, b); got != layout.SlotA {
 			t.Fatalf("try %d booted %s", i+1, got)
 		}
 	}
-	if got := sdBoot(t, m, b); got != image.SlotB {
+	if got := sdBoot(t, m, b); got != layout.SlotB {
 		t.Fatalf("fallback from a failed slot A boots %s, want b", got)
 	}
 }
@@ -241,23 +241,23 @@ func TestUEFIFailedUpdateFromB(t *testing.T) {
 // from either slot, for an upgrade and for a downgrade (where the old
 // entry sorts first while both carry the sort-key).
 func TestUEFIPowerCutAnywhere(t *testing.T) {
-	for _, from := range []image.Slot{image.SlotA, image.SlotB} {
+	for _, from := range []layout.Slot{layout.SlotA, layout.SlotB} {
 		for _, version := range []string{"9", "1"} {
 			powerCutArming(t, from, version)
 		}
 	}
 }
 
-func powerCutArming(t *testing.T, from image.Slot, version string) {
+func powerCutArming(t *testing.T, from layout.Slot, version string) {
 	for cut := 0; ; cut++ {
 		m, b, l := factoryUEFI(t)
 		u := uefiScheme{board: b}
-		slotRoot := map[image.Slot]string{image.SlotA: "v1"}
-		if from == image.SlotB {
-			armUEFI(t, m, b, l, image.SlotB, "2")
+		slotRoot := map[layout.Slot]string{layout.SlotA: "v1"}
+		if from == layout.SlotB {
+			armUEFI(t, m, b, l, layout.SlotB, "2")
 			sdBoot(t, m, b)
-			mustNo(t, u.Bless(m, image.SlotB))
-			slotRoot[image.SlotB] = "v2"
+			mustNo(t, u.Bless(m, layout.SlotB))
+			slotRoot[layout.SlotB] = "v2"
 		}
 		target := Other(from)
 		m.changes, m.cutAfter = 0, cut
@@ -315,24 +315,24 @@ func TestUEFIPowerCutDuringBless(t *testing.T) {
 	for cut := 0; cut < 10; cut++ {
 		m, b, l := factoryUEFI(t)
 		u := uefiScheme{board: b}
-		armUEFI(t, m, b, l, image.SlotB, "2")
+		armUEFI(t, m, b, l, layout.SlotB, "2")
 		sdBoot(t, m, b)
 		m.changes, m.cutAfter = 0, cut
-		err := u.Bless(m, image.SlotB)
+		err := u.Bless(m, layout.SlotB)
 		m.cutAfter = -1
-		if got := sdBoot(t, m, b); got != image.SlotB {
+		if got := sdBoot(t, m, b); got != layout.SlotB {
 			t.Fatalf("cut %d during bless: boots %s", cut, got)
 		}
 		if err == nil {
 			break
 		}
-		mustNo(t, u.Bless(m, image.SlotB))
+		mustNo(t, u.Bless(m, layout.SlotB))
 	}
 }
 
 func TestBootOrder(t *testing.T) {
 	b, l := qemuBoard(t)
-	e := func(s image.Slot, sortKey bool, version string) string {
+	e := func(s layout.Slot, sortKey bool, version string) string {
 		text := entryFor(t, b, l, s, version)
 		if sortKey {
 			text += sortKeyLine + "\n"
@@ -342,7 +342,7 @@ func TestBootOrder(t *testing.T) {
 	cases := []struct {
 		name  string
 		files map[string]string
-		want  image.Slot
+		want  layout.Slot
 	}{
 		{"factory", map[string]string{"rackwall-a.conf": e("a", false, "1")}, "a"},
 		{"no sort-keys: id descending", map[string]string{"rackwall-a.conf": e("a", false, "1"), "rackwall-b.conf": e("b", false, "2")}, "b"},
@@ -397,35 +397,35 @@ func TestEntryNames(t *testing.T) {
 
 func TestRenderEntry(t *testing.T) {
 	b, l := qemuBoard(t)
-	tmpl, err := image.SlotEntryTemplate(b, "7", "")
+	tmpl, err := layout.SlotEntryTemplate(b, "7", "")
 	mustNo(t, err)
-	for _, s := range []image.Slot{image.SlotA, image.SlotB} {
+	for _, s := range []layout.Slot{layout.SlotA, layout.SlotB} {
 		got, err := RenderEntry(tmpl, b, l, s)
 		mustNo(t, err)
 		// The rendered entry must equal what the image builder writes for
 		// that slot: one source of truth for the command line.
-		if want := image.LoaderEntry(b, l, s, "7"); got != want {
+		if want := layout.LoaderEntry(b, l, s, "7"); got != want {
 			t.Errorf("slot %s:\n%s\nwant\n%s", s, got, want)
 		}
 	}
 	bad := map[string]string{
-		"no root":        strings.Replace(tmpl, image.TokenRoot, "root=/dev/sda2", 1),
+		"no root":        strings.Replace(tmpl, layout.TokenRoot, "root=/dev/sda2", 1),
 		"two slots":      tmpl + "title {slot}\n",
 		"unknown key":    tmpl + "efi /x.efi\n",
 		"unknown token":  strings.Replace(tmpl, "ro ", "{evil} ", 1),
-		"other kernel":   strings.Replace(tmpl, image.TokenKernel, "/a/vmlinuz", 1),
+		"other kernel":   strings.Replace(tmpl, layout.TokenKernel, "/a/vmlinuz", 1),
 		"control byte":   strings.Replace(tmpl, "ro ", "ro\x00", 1),
 		"too long":       tmpl + strings.Repeat("#", maxTemplate),
 		"duplicate line": tmpl + "options x\n",
 	}
 	for name, tm := range bad {
-		if _, err := RenderEntry(tm, b, l, image.SlotB); err == nil {
+		if _, err := RenderEntry(tm, b, l, layout.SlotB); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// The extra command line lands last (so init= overrides).
-	tmpl2, _ := image.SlotEntryTemplate(b, "7", "init=/nonexistent")
-	got, err := RenderEntry(tmpl2, b, l, image.SlotB)
+	tmpl2, _ := layout.SlotEntryTemplate(b, "7", "init=/nonexistent")
+	got, err := RenderEntry(tmpl2, b, l, layout.SlotB)
 	mustNo(t, err)
 	if !strings.Contains(got, "rackwall.slot=b init=/nonexistent\n") {
 		t.Errorf("extra cmdline not last: %s", got)

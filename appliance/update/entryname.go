@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // EntryName is a parsed systemd-boot loader entry file name of one of
@@ -17,7 +17,7 @@ import (
 // after every other entry. The running system removes the counter (blesses
 // the entry) once it knows it works.
 type EntryName struct {
-	Slot    image.Slot
+	Slot    layout.Slot
 	Counted bool // the name carries a tries counter
 	Left    int  // tries left (Counted only)
 	Done    int  // tries done (Counted only)
@@ -42,9 +42,9 @@ func ParseEntryName(name string) (EntryName, bool) {
 	var e EntryName
 	switch rest[0] {
 	case 'a':
-		e.Slot = image.SlotA
+		e.Slot = layout.SlotA
 	case 'b':
-		e.Slot = image.SlotB
+		e.Slot = layout.SlotB
 	default:
 		return EntryName{}, false
 	}

@@ -43,7 +43,7 @@ func fetchAgent(t *testing.T, fb *fakeBox, pub ed25519.PublicKey, f *Fetcher) (*
 	var log lockedBuffer
 	a, err := New(Config{Board: fb.board, Keys: []ed25519.PublicKey{pub}, RunningVersion: 1, StateDir: filepath.Join(fb.dir, "perm"),
 		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil)),
-		PasswordConfirmed: testPasswordConfirmed, Fetcher: f})
+		PasswordConfirmed: testPasswordConfirmed, PasswordHeader: "X-Admin-Password", Fetcher: f})
 	mustNo(t, err)
 	return a, &log
 }

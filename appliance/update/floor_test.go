@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // A bundle's floor is taken on when its slot is blessed, survives a
@@ -30,7 +30,7 @@ func TestFloorTakenOnAtBlessAndEnforced(t *testing.T) {
 	if a.Floor() != 0 {
 		t.Fatalf("floor %d taken on while only armed", a.Floor())
 	}
-	if slot, _ := fb.powerOn(); slot != image.SlotB {
+	if slot, _ := fb.powerOn(); slot != layout.SlotB {
 		t.Fatal("no trial")
 	}
 	rep, err := fb.agent(keys, 5).AfterBoot(context.Background(), healthy, time.Second)
@@ -42,13 +42,13 @@ func TestFloorTakenOnAtBlessAndEnforced(t *testing.T) {
 	if a.Floor() != 4 || a.Status().Floor != 4 {
 		t.Fatalf("floor after bless and restart: %d (status %d)", a.Floor(), a.Status().Floor)
 	}
-	slotBefore := fileHash(t, fb.slotPath(image.SlotA))
+	slotBefore := fileHash(t, fb.slotPath(layout.SlotA))
 	bootBefore := dirHash(t, filepath.Join(fb.dir, "boot"))
 	code, out := postWithPassword(t, a.Handler(), "/api/update?allow_downgrade=1", makeBundle(t, priv, testBundle{version: 3}), "")
 	if code != http.StatusUnprocessableEntity || out["refused"] != true || !strings.Contains(out["error"].(string), "minimum version 4") {
 		t.Fatalf("downgrade below the floor: %d %v", code, out)
 	}
-	if fileHash(t, fb.slotPath(image.SlotA)) != slotBefore || dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
+	if fileHash(t, fb.slotPath(layout.SlotA)) != slotBefore || dirHash(t, filepath.Join(fb.dir, "boot")) != bootBefore {
 		t.Fatal("a bundle below the floor changed the box")
 	}
 	fb.noReboot()
@@ -77,7 +77,7 @@ func TestFloorNotTakenFromAFailedTrial(t *testing.T) {
 		t.Fatalf("failed trial: %+v %v", rep, err)
 	}
 	fb.waitReboot()
-	if slot, _ := fb.powerOn(); slot != image.SlotA {
+	if slot, _ := fb.powerOn(); slot != layout.SlotA {
 		t.Fatal("no fallback")
 	}
 	a = fb.agent(keys, 1)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // FuzzParseEntryName: loader entry names come from a FAT file system the
@@ -16,7 +16,7 @@ func FuzzParseEntryName(f *testing.F) {
 		if !ok {
 			return
 		}
-		if e.Slot != image.SlotA && e.Slot != image.SlotB {
+		if e.Slot != layout.SlotA && e.Slot != layout.SlotB {
 			t.Fatalf("%q: slot %q", name, e.Slot)
 		}
 		if e.Left < 0 || e.Done < 0 || e.Left > maxTries || e.Done > maxTries {
@@ -32,20 +32,20 @@ func FuzzParseEntryName(f *testing.F) {
 // FuzzRenderEntry: the boot entry template comes from a bundle.
 func FuzzRenderEntry(f *testing.F) {
 	b, l := qemuBoard(f)
-	tmpl, err := image.SlotEntryTemplate(b, "2", "")
+	tmpl, err := layout.SlotEntryTemplate(b, "2", "")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(tmpl)
 	f.Fuzz(func(t *testing.T, tmpl string) {
-		out, err := RenderEntry(tmpl, b, l, image.SlotB)
+		out, err := RenderEntry(tmpl, b, l, layout.SlotB)
 		if err != nil {
 			return
 		}
 		// Whatever passes boots slot B's kernel with slot B's root and
 		// nothing a boot loader would read as another instruction.
-		if !strings.Contains(out, "linux "+image.KernelPath(b, image.SlotB)+"\n") ||
-			!strings.Contains(out, l.RootArgument(image.PartRootB)) ||
+		if !strings.Contains(out, "linux "+layout.KernelPath(b, layout.SlotB)+"\n") ||
+			!strings.Contains(out, l.RootArgument(layout.PartRootB)) ||
 			strings.Count(out, "rackwall.slot=") > 0 && !strings.Contains(out, "rackwall.slot=b") {
 			t.Fatalf("rendered %q", out)
 		}

@@ -9,13 +9,12 @@ import (
 	"strings"
 
 	"github.com/rackwall/rackwall/image/bundle"
-	"github.com/rackwall/rackwall/webui"
 )
 
 // Handler serves the update API. It does no authentication: the appliance
 // mounts it behind the UI's API guard (session + CSRF header, or a Bearer
 // token), which also checks a re-entered admin password
-// (webui.AdminPasswordHeader).
+// (Config.PasswordHeader).
 //
 //	POST /api/update               the bundle as the raw body, or as the
 //	                               "bundle" field of a multipart form;
@@ -46,16 +45,21 @@ func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status())
 }
 
-// errDowngradeNeedsPassword answers a downgrade asked for without the
+// downgradeNeedsPassword answers a downgrade asked for without the
 // re-entered admin password.
-const errDowngradeNeedsPassword = "installing an older version (or the running one again) needs the admin password in the " +
-	webui.AdminPasswordHeader + " header"
+func (a *Agent) downgradeNeedsPassword() string {
+	const msg = "installing an older version (or the running one again) needs the admin password"
+	if a.cfg.PasswordHeader == "" {
+		return msg
+	}
+	return msg + " in the " + a.cfg.PasswordHeader + " header"
+}
 
 // downgradeRefused answers 403 when a downgrade is asked for without a
 // confirmed admin password.
 func (a *Agent) downgradeRefused(w http.ResponseWriter, r *http.Request, opt InstallOptions) bool {
 	if opt.AllowDowngrade && !a.cfg.PasswordConfirmed(r.Context()) {
-		writeJSON(w, http.StatusForbidden, apiError{Error: errDowngradeNeedsPassword})
+		writeJSON(w, http.StatusForbidden, apiError{Error: a.downgradeNeedsPassword()})
 		return true
 	}
 	return false

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // InstallOptions are the caller's choices for one install.
@@ -307,12 +307,12 @@ func freeBytes(dir string) (uint64, error) {
 }
 
 // RunningSlot reads rackwall.slot= from a kernel command line.
-func RunningSlot(cmdline string) (image.Slot, error) {
+func RunningSlot(cmdline string) (layout.Slot, error) {
 	for _, f := range strings.Fields(cmdline) {
 		if v, ok := strings.CutPrefix(f, "rackwall.slot="); ok {
-			switch image.Slot(v) {
-			case image.SlotA, image.SlotB:
-				return image.Slot(v), nil
+			switch layout.Slot(v) {
+			case layout.SlotA, layout.SlotB:
+				return layout.Slot(v), nil
 			}
 			return "", fmt.Errorf("rackwall.slot=%q is not a slot", v)
 		}

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
 	"github.com/rackwall/rackwall/image/bundle"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // LinuxMachine is the real box: partitions found from the kernel command
@@ -41,7 +41,7 @@ func (m LinuxMachine) Cmdline() (string, error) {
 }
 
 // SlotDevice is partition 2 or 3 of the disk we booted from.
-func (m LinuxMachine) SlotDevice(s image.Slot) (string, error) { return m.partition(s.Partition()) }
+func (m LinuxMachine) SlotDevice(s layout.Slot) (string, error) { return m.partition(s.Partition()) }
 
 func (m LinuxMachine) partition(n int) (string, error) {
 	cmd, err := m.Cmdline()
@@ -95,7 +95,7 @@ func diskMatches(dev, uuid string) bool {
 	}
 	defer f.Close()
 	buf := make([]byte, 512)
-	if g, err := image.ParseGUID(uuid); err == nil {
+	if g, err := layout.ParseGUID(uuid); err == nil {
 		// First GPT partition entry at LBA 2; its unique GUID at offset 16.
 		if _, err := f.ReadAt(buf, 2*512); err != nil {
 			return false
@@ -119,7 +119,7 @@ func diskMatches(dev, uuid string) bool {
 // MountBoot mounts partition 1 (VFAT) read-write on a fresh directory, so a
 // mount that could not be undone earlier never blocks the next update.
 func (m LinuxMachine) MountBoot() (string, func() error, error) {
-	dev, err := m.partition(image.PartBoot)
+	dev, err := m.partition(layout.PartBoot)
 	if err != nil {
 		return "", nil, err
 	}
@@ -188,15 +188,17 @@ func (m LinuxMachine) BootID() (string, error) {
 
 // Box paths the image builder writes (see package image).
 const (
-	boxManifest = image.ManifestPath
-	boxBoard    = image.BoardPath
-	boxKeysDir  = image.UpdateKeysDir
+	boxManifest = layout.ManifestPath
+	boxBoard    = layout.BoardPath
+	boxKeysDir  = layout.UpdateKeysDir
 )
 
 // NewOnBox builds the agent of a running box: board, running version and
 // trusted keys from the root file system, state under stateDir (on
-// /perm, e.g. /perm/rackwall/update).
-func NewOnBox(stateDir string) (*Agent, error) {
+// /perm, e.g. /perm/rackwall/update). password is how the agent learns
+// that a request re-entered the admin password (Config.PasswordConfirmed
+// and Config.PasswordHeader).
+func NewOnBox(stateDir string, password PasswordGuard) (*Agent, error) {
 	var man struct{ Board, Version string }
 	b, err := os.ReadFile(boxManifest)
 	if err != nil {
@@ -218,5 +220,6 @@ func NewOnBox(stateDir string) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Config{Board: board, Keys: keys, RunningVersion: version, StateDir: stateDir, Machine: LinuxMachine{}})
+	return New(Config{Board: board, Keys: keys, RunningVersion: version, StateDir: stateDir, Machine: LinuxMachine{},
+		PasswordConfirmed: password.Confirmed, PasswordHeader: password.Header})
 }

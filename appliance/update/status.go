@@ -3,7 +3,7 @@ package update
 import (
 	"sort"
 
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // SlotStatus is one slot in Status.
@@ -43,7 +43,7 @@ func (a *Agent) Status() Status {
 		Rebooting:      a.rebootPending,
 		Floor:          a.floor.MinVersion,
 	}
-	for _, s := range []image.Slot{image.SlotA, image.SlotB} {
+	for _, s := range []layout.Slot{layout.SlotA, layout.SlotB} {
 		st.Slots = append(st.Slots, SlotStatus{Slot: string(s), Version: a.versions[s], Running: s == a.running})
 	}
 	sort.Slice(st.Slots, func(i, j int) bool { return st.Slots[i].Slot < st.Slots[j].Slot })

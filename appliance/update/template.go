@@ -5,20 +5,20 @@ import (
 	"strings"
 
 	"github.com/rackwall/rackwall/boards"
-	"github.com/rackwall/rackwall/image"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // scheme is how one board's boot loader is armed and committed.
 type scheme interface {
-	Disarm(bfs BootFS, s image.Slot) error
-	Arm(bfs BootFS, s image.Slot, kernel []byte, entry string, tries int) error
-	Assess(bfs BootFS, running image.Slot) (Assessment, error)
-	Bless(bfs BootFS, running image.Slot) error
-	Reject(bfs BootFS, running image.Slot) error
+	Disarm(bfs BootFS, s layout.Slot) error
+	Arm(bfs BootFS, s layout.Slot, kernel []byte, entry string, tries int) error
+	Assess(bfs BootFS, running layout.Slot) (Assessment, error)
+	Bless(bfs BootFS, running layout.Slot) error
+	Reject(bfs BootFS, running layout.Slot) error
 	RebootArgument() string
 }
 
-func schemeFor(b boards.Board, l image.Layout) scheme {
+func schemeFor(b boards.Board, l layout.Disk) scheme {
 	if b.Boot == boards.BootRPi {
 		return trybootScheme{board: b, layout: l}
 	}
@@ -29,14 +29,14 @@ func schemeFor(b boards.Board, l image.Layout) scheme {
 const maxTemplate = 4096
 
 // RenderEntry turns a bundle's boot-entry template (see
-// image.SlotEntryTemplate) into slot s's loader entry (UEFI) or command
+// layout.SlotEntryTemplate) into slot s's loader entry (UEFI) or command
 // line (Raspberry Pi). The template is signed, but it is still checked:
 // only the known keys, the slot's own kernel and root, one slot marker.
-func RenderEntry(template string, b boards.Board, l image.Layout, s image.Slot) (string, error) {
+func RenderEntry(template string, b boards.Board, l layout.Disk, s layout.Slot) (string, error) {
 	if len(template) > maxTemplate {
 		return "", fmt.Errorf("boot entry template has %d bytes (at most %d)", len(template), maxTemplate)
 	}
-	for _, tok := range []string{image.TokenRoot, image.TokenSlot} {
+	for _, tok := range []string{layout.TokenRoot, layout.TokenSlot} {
 		if strings.Count(template, tok) != 1 {
 			return "", fmt.Errorf("boot entry template must contain %s exactly once", tok)
 		}
@@ -51,10 +51,10 @@ func RenderEntry(template string, b boards.Board, l image.Layout, s image.Slot) 
 		}
 	}
 	r := strings.NewReplacer(
-		image.TokenRoot, l.RootArgument(s.Partition()),
-		image.TokenSlot, string(s),
-		image.TokenSlotUpper, strings.ToUpper(string(s)),
-		image.TokenKernel, image.KernelPath(b, s),
+		layout.TokenRoot, l.RootArgument(s.Partition()),
+		layout.TokenSlot, string(s),
+		layout.TokenSlotUpper, strings.ToUpper(string(s)),
+		layout.TokenKernel, layout.KernelPath(b, s),
 	)
 	out := r.Replace(template)
 	if strings.ContainsAny(out, "{}") {
@@ -63,8 +63,8 @@ func RenderEntry(template string, b boards.Board, l image.Layout, s image.Slot) 
 	if b.Boot == boards.BootRPi {
 		return out, nil
 	}
-	if strings.Count(template, image.TokenKernel) != 1 {
-		return "", fmt.Errorf("boot entry template must contain %s exactly once", image.TokenKernel)
+	if strings.Count(template, layout.TokenKernel) != 1 {
+		return "", fmt.Errorf("boot entry template must contain %s exactly once", layout.TokenKernel)
 	}
 	seen := map[string]bool{}
 	for n, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
@@ -78,7 +78,7 @@ func RenderEntry(template string, b boards.Board, l image.Layout, s image.Slot) 
 			return "", fmt.Errorf("boot entry template line %d: %s appears twice", n+1, key)
 		}
 		seen[key] = true
-		if key == "linux" && val != image.KernelPath(b, s) {
+		if key == "linux" && val != layout.KernelPath(b, s) {
 			return "", fmt.Errorf("boot entry template line %d: linux must be the slot's kernel", n+1)
 		}
 	}

@@ -21,15 +21,13 @@ import (
 
 	"github.com/gokrazy/gokrazy"
 
-	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
+	"github.com/rackwall/rackwall/image/layout"
 )
 
 // buildTimestamp is set by the image builder (-X main.buildTimestamp=...) to
 // SOURCE_DATE_EPOCH in RFC 3339 form.
 var buildTimestamp = "unknown"
-
-// servicesFile lists the supervised programs; the image builder writes it.
-const servicesFile = "/etc/rackwall/services.json"
 
 // passwordFile is what would make the runtime listen on TCP; see above.
 const passwordFile = "/etc/gokr-pw.txt"
@@ -64,7 +62,7 @@ func run() error {
 	if _, err := os.Stat(passwordFile); err == nil {
 		log.Printf("rackwall init: %s exists; gokrazy's web interface will listen on the network", passwordFile)
 	}
-	services, paths, err := loadServices(servicesFile)
+	services, paths, err := loadServices(layout.ServicesPath)
 	if err != nil {
 		return err
 	}
@@ -88,7 +86,7 @@ func loadServices(file string) ([]*gokrazy.Service, []string, error) {
 	var paths []string
 	for _, s := range specs {
 		if s.UnlessStaticManagement != "" {
-			if st, _, static := appliance.PeekSettings(s.UnlessStaticManagement).ManagementStatic(); static {
+			if st, _, static := store.PeekSettings(s.UnlessStaticManagement).ManagementStatic(); static {
 				log.Printf("rackwall init: management port addressed statically (%s); not starting %s", st.Address, s.Path)
 				continue
 			}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 )
 
 func TestParseServices(t *testing.T) {
@@ -40,11 +40,11 @@ func TestDHCPSkippedForStaticManagement(t *testing.T) {
 	if got := started(); len(got) != 2 {
 		t.Fatalf("fresh box starts %v, want DHCP and the appliance", got)
 	}
-	st, _, err := appliance.OpenStore(state, appliance.StoreOptions{})
+	st, _, err := store.Open(state, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Commit("admin", "static", func(c *appliance.Config) error {
+	if _, err := st.Commit("admin", "static", func(c *store.Config) error {
 		c.Settings.MgmtMode, c.Settings.MgmtAddress, c.Settings.MgmtGateway = "static", "192.0.2.10/24", "192.0.2.1"
 		return nil
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/appliance/supervise"
 	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/dataplane/control"
@@ -30,7 +31,7 @@ type box struct {
 	runtime   string
 	ownsRun   bool // runtime was created here and is removed at exit
 	links     *linkControl
-	store     *appliance.Store
+	store     *store.Store
 	backend   *appliance.Backend
 	ui        *webui.Server
 	sup       *supervise.Supervisor
@@ -38,7 +39,7 @@ type box struct {
 	health    *healthState
 	update    *update.Agent // nil off the box or when the agent could not start
 	updateErr error
-	settings  appliance.Settings // in force: the MTU follows changes, the fail mode and listen address need a restart
+	settings  store.Settings // in force: the MTU follows changes, the fail mode and listen address need a restart
 }
 
 func newBox(f flags, log *slog.Logger) (*box, error) {
@@ -54,7 +55,7 @@ func (a *box) run(ctx context.Context) error {
 	if err := a.openStore(ctx); err != nil || a.store == nil {
 		return err // nil: stopped while waiting for the state folder
 	}
-	audit := appliance.NewAuditLog(a.f.state, nil)
+	audit := store.NewAuditLog(a.f.state, nil)
 	a.settings = a.store.Current().Config.Settings
 
 	if err := a.prepareRuntime(); err != nil {
@@ -88,7 +89,7 @@ func (a *box) run(ctx context.Context) error {
 	ctl := control.Dial(sock)
 	a.child = &child{
 		binary: a.f.dataplane, uplink: a.f.uplink, rack: a.f.rack, dir: a.runtime, socket: sock,
-		config: func() appliance.Config { return a.store.Current().Config }, log: a.log,
+		config: func() store.Config { return a.store.Current().Config }, log: a.log,
 	}
 
 	var err error
@@ -165,7 +166,7 @@ func (a *box) run(ctx context.Context) error {
 // kept to be shown as events.
 func (a *box) openStore(ctx context.Context) error {
 	for {
-		st, warnings, err := appliance.OpenStore(a.f.state, appliance.StoreOptions{})
+		st, warnings, err := store.Open(a.f.state, store.Options{})
 		if err == nil {
 			a.store = st
 			cur := st.Current()
@@ -212,7 +213,7 @@ func (a *box) removeRuntime() {
 // the fail mode are applied at once; the listen addresses when the
 // appliance next starts (the listeners are built once), the management
 // addressing at the next boot.
-func (a *box) onCommit(r appliance.Revision) {
+func (a *box) onCommit(r store.Revision) {
 	s := r.Config.Settings
 	if s.BridgeMTU != a.settings.BridgeMTU {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

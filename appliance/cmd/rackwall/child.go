@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/dataplane"
 	"github.com/rackwall/rackwall/dataplane/control"
 )
@@ -23,7 +23,7 @@ import (
 type child struct {
 	binary, uplink, rack string
 	dir, socket          string
-	config               func() appliance.Config
+	config               func() store.Config
 	log                  *slog.Logger
 
 	mu          sync.Mutex

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rackwall/rackwall/dataplane"
 
-	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/appliance/supervise"
 )
 
@@ -242,14 +242,14 @@ func (f filterCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func TestRestartNeedsAnAPIToken(t *testing.T) {
-	st, _, err := appliance.OpenStore(t.TempDir(), appliance.StoreOptions{})
+	st, _, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const secret = "rwt_test-secret"
 	sum := sha256.Sum256([]byte(secret))
-	if err := st.UpdateCredentials(func(c *appliance.Credentials) error {
-		c.Tokens = append(c.Tokens, appliance.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
+	if err := st.UpdateCredentials(func(c *store.Credentials) error {
+		c.Tokens = append(c.Tokens, store.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

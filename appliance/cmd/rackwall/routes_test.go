@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/appliance/supervise"
 	"github.com/rackwall/rackwall/dataplane/control"
 	"github.com/rackwall/rackwall/webui"
@@ -37,7 +38,7 @@ func newRoutesBox(t *testing.T, plainHTTP bool) *box {
 	t.Helper()
 	state := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, _, err := appliance.OpenStore(state, appliance.StoreOptions{})
+	st, _, err := store.Open(state, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +47,9 @@ func newRoutesBox(t *testing.T, plainHTTP bool) *box {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.UpdateCredentials(func(c *appliance.Credentials) error {
+	if err := st.UpdateCredentials(func(c *store.Credentials) error {
 		c.AdminHash = string(hash)
-		c.Tokens = append(c.Tokens, appliance.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
+		c.Tokens = append(c.Tokens, store.APIToken{ID: "t1", Name: "ops", Hash: hex.EncodeToString(sum[:])})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func newRoutesBox(t *testing.T, plainHTTP bool) *box {
 		log: log, store: st, health: &healthState{}, child: &child{}}
 	a.health.setConfig(true, nil)
 	a.health.setUI(true)
-	a.backend, err = appliance.NewBackend(appliance.BackendOptions{Store: st, Audit: appliance.NewAuditLog(state, nil),
+	a.backend, err = appliance.NewBackend(appliance.BackendOptions{Store: st, Audit: store.NewAuditLog(state, nil),
 		Dataplane: control.Dial(filepath.Join(state, "no-dataplane.sock")), Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackwall/rackwall/appliance"
+	"github.com/rackwall/rackwall/appliance/store"
 )
 
 // A box without a password makes its setup code at start and prints it
 // with the certificate fingerprint; one with a password prints nothing.
 func TestSetupCodeAnnounced(t *testing.T) {
 	dir := t.TempDir()
-	st, _, err := appliance.OpenStore(dir, appliance.StoreOptions{})
+	st, _, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,8 @@ func (a *box) startUpdates() {
 	if !a.onBox {
 		return
 	}
-	agent, err := update.NewOnBox(filepath.Join(a.f.state, "update"))
+	agent, err := update.NewOnBox(filepath.Join(a.f.state, "update"),
+		update.PasswordGuard{Confirmed: webui.AdminPasswordConfirmed, Header: webui.AdminPasswordHeader})
 	if err != nil {
 		a.log.Error("updates unavailable", "err", err)
 		a.updateErr = err
@@ -80,7 +81,7 @@ func (a *box) mountUpdates(mux interface{ Handle(string, http.Handler) }) {
 	var api http.Handler
 	var page webui.Updater
 	if a.update != nil {
-		api, page = a.update.Handler(), a.update.UI()
+		api, page = a.update.Handler(), updatePage{a.update}
 	} else {
 		reason := "updates are installed only on a box booted from a rackwall image"
 		if a.updateErr != nil {

@@ -1,4 +1,4 @@
-package appliance
+package store
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func (c Credentials) clone() Credentials {
 // validate checks the shape of stored credentials.
 func (c Credentials) validate() error {
 	if c.AdminHash != "" {
-		if err := checkPasswordHash(c.AdminHash); err != nil {
+		if err := CheckPasswordHash(c.AdminHash); err != nil {
 			return &ConfigError{Part: "auth", Msg: err.Error()}
 		}
 	}
@@ -238,7 +238,7 @@ func (s *Store) adoptAdminHash() string {
 		return ""
 	}
 	hash := strings.TrimSpace(string(b))
-	if err := checkPasswordHash(hash); err != nil {
+	if err := CheckPasswordHash(hash); err != nil {
 		return fmt.Sprintf("%s ignored: %v", adminHashFile, err)
 	}
 	next := s.creds.clone()

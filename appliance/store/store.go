@@ -1,4 +1,4 @@
-package appliance
+package store
 
 import (
 	"encoding/json"
@@ -45,8 +45,8 @@ func (r Revision) Info() RevisionInfo {
 	return RevisionInfo{N: r.N, Author: r.Author, Time: r.Time, Summary: r.Summary}
 }
 
-// StoreOptions tune a Store; the zero value is the production setup.
-type StoreOptions struct {
+// Options tune a Store; the zero value is the production setup.
+type Options struct {
 	// Validate checks a whole config; nil means ValidateConfig.
 	Validate func(Config) error
 	// Default builds the config of a fresh box; nil means DefaultConfig.
@@ -80,14 +80,14 @@ type Store struct {
 // ErrNoRevision is returned for a revision number the store does not hold.
 var ErrNoRevision = errors.New("no such revision")
 
-// OpenStore loads the config from dir. It never leaves the box without a
+// Open loads the config from dir. It never leaves the box without a
 // config: a corrupt or invalid current file is moved aside (renamed with a
 // .corrupt-<time> suffix) and the newest valid revision takes its place, or a
 // fresh default config when there is none. Everything it had to repair is
 // returned as warnings for the caller to log and show. It fails only when dir
 // cannot be created; a config it cannot persist is kept in memory and
 // reported.
-func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
+func Open(dir string, opts Options) (*Store, []string, error) {
 	s := &Store{dir: dir, validate: opts.Validate, now: opts.Now, write: opts.WriteFile}
 	if s.validate == nil {
 		s.validate = ValidateConfig
@@ -96,7 +96,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []string, error) {
 		s.now = time.Now
 	}
 	if s.write == nil {
-		s.write = writeFileAtomic
+		s.write = WriteFileAtomic
 	}
 	def := opts.Default
 	if def == nil {

@@ -1,4 +1,4 @@
-package appliance
+package store
 
 import (
 	"errors"
@@ -92,8 +92,8 @@ func CheckRules(text string) error {
 	return &ConfigError{Part: "rules", Msg: err.Error()}
 }
 
-// checkPasswordHash accepts a bcrypt hash of cost MinBcryptCost or more.
-func checkPasswordHash(hash string) error {
+// CheckPasswordHash accepts a bcrypt hash of cost MinBcryptCost or more.
+func CheckPasswordHash(hash string) error {
 	if !strings.HasPrefix(hash, "$2") {
 		return errors.New("admin password hash is not a bcrypt hash")
 	}

@@ -1,4 +1,4 @@
-package image
+package layout
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func (s Slot) Partition() int {
 // KernelCmdline is the kernel command line that boots slot s of board b on
 // a disk with layout l. rootwait instead of the kernel package's stock
 // rootdelay=10 saves ten seconds on every boot.
-func KernelCmdline(b boards.Board, l Layout, s Slot) string {
+func KernelCmdline(b boards.Board, l Disk, s Slot) string {
 	parts := []string{b.Console, l.RootArgument(s.Partition()), "ro", "init=/gokrazy/init",
 		"panic=10", "oops=panic", "rootwait"}
 	if b.ExtraCmdline != "" {
@@ -67,7 +67,7 @@ func LoaderEntryPath(s Slot, tries int) string {
 }
 
 // LoaderEntry is the content of slot s's systemd-boot entry.
-func LoaderEntry(b boards.Board, l Layout, s Slot, version string) string {
+func LoaderEntry(b boards.Board, l Disk, s Slot, version string) string {
 	return fmt.Sprintf("title rackwall %s (slot %s)\nversion %s\nlinux %s\noptions %s\n",
 		version, strings.ToUpper(string(s)), version, KernelPath(b, s), KernelCmdline(b, l, s))
 }

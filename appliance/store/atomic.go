@@ -1,4 +1,4 @@
-package appliance
+package store
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data so that a crash or a failed write
+// WriteFileAtomic replaces path with data so that a crash or a failed write
 // leaves either the old file or the new one, never a mix: the bytes go to a
 // temporary file in the same directory, are synced, renamed over the target,
 // and the directory is synced so the rename itself survives a power cut.
-func writeFileAtomic(path string, data []byte) (err error) {
+func WriteFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -1,4 +1,4 @@
-package appliance
+package store
 
 import (
 	"encoding/json"
@@ -12,9 +12,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func openTestStore(t *testing.T, dir string, opts StoreOptions) (*Store, []string) {
+func openTestStore(t *testing.T, dir string, opts Options) (*Store, []string) {
 	t.Helper()
-	s, warnings, err := OpenStore(dir, opts)
+	s, warnings, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func openTestStore(t *testing.T, dir string, opts StoreOptions) (*Store, []strin
 
 func TestFreshStoreHasValidDefault(t *testing.T) {
 	dir := t.TempDir()
-	s, warnings := openTestStore(t, dir, StoreOptions{})
+	s, warnings := openTestStore(t, dir, Options{})
 	if len(warnings) != 0 {
 		t.Fatalf("warnings on a fresh store: %v", warnings)
 	}
@@ -38,7 +38,7 @@ func TestFreshStoreHasValidDefault(t *testing.T) {
 		t.Fatalf("current file not written: %v", err)
 	}
 	// Reopening loads the same revision without warnings.
-	s2, warnings := openTestStore(t, dir, StoreOptions{})
+	s2, warnings := openTestStore(t, dir, Options{})
 	if len(warnings) != 0 || s2.Current().N != 1 {
 		t.Fatalf("reopen: rev %d warnings %v", s2.Current().N, warnings)
 	}
@@ -46,7 +46,7 @@ func TestFreshStoreHasValidDefault(t *testing.T) {
 
 func TestCommitNumbersRevisionsAndKeepsTwenty(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	for i := 0; i < 30; i++ {
 		r, err := s.Commit("admin", "change\nwith newline", func(c *Config) error {
 			c.Rules = "pass in proto tcp to any port " + fmtInt(1000+i) + "\n"
@@ -72,7 +72,7 @@ func TestCommitNumbersRevisionsAndKeepsTwenty(t *testing.T) {
 	if _, err := s.Revision(5); !errors.Is(err, ErrNoRevision) {
 		t.Fatalf("pruned revision: %v", err)
 	}
-	s2, _ := openTestStore(t, dir, StoreOptions{})
+	s2, _ := openTestStore(t, dir, Options{})
 	if s2.Current().N != 31 || !strings.Contains(s2.Current().Config.Rules, "1029") {
 		t.Fatalf("reloaded %d %q", s2.Current().N, s2.Current().Config.Rules)
 	}
@@ -95,7 +95,7 @@ func fmtInt(i int) string {
 
 func TestCommitRejectsInvalidAndChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	before, _ := os.ReadFile(filepath.Join(dir, currentFile))
 	_, err := s.Commit("admin", "bad rules", func(c *Config) error {
 		c.Rules = "pass in proto tcp\nfrobnicate everything\n"
@@ -124,7 +124,7 @@ func TestCommitRejectsInvalidAndChangesNothing(t *testing.T) {
 
 func TestFailedWriteLeavesOldState(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	if _, err := s.Commit("admin", "one", func(c *Config) error { c.Rules = "pass all\n"; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestFailedWriteLeavesOldState(t *testing.T) {
 		if calls == 2 {
 			return errors.New("disk full")
 		}
-		return writeFileAtomic(path, data)
+		return WriteFileAtomic(path, data)
 	}
 	_, err := s.Commit("admin", "two", func(c *Config) error { c.Rules = "block all\n"; return nil })
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
@@ -153,7 +153,7 @@ func TestFailedWriteLeavesOldState(t *testing.T) {
 	if len(s.Revisions()) != 2 {
 		t.Fatalf("orphan revision left: %v", s.Revisions())
 	}
-	s2, w := openTestStore(t, dir, StoreOptions{})
+	s2, w := openTestStore(t, dir, Options{})
 	if s2.Current().Config.Rules != "pass all\n" || len(w) != 0 {
 		t.Fatalf("reload after failure: %q %v", s2.Current().Config.Rules, w)
 	}
@@ -162,17 +162,17 @@ func TestFailedWriteLeavesOldState(t *testing.T) {
 func TestAtomicWriteFailureKeepsOldFileAndNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "cfg")
-	if err := writeFileAtomic(target, []byte("old")); err != nil {
+	if err := WriteFileAtomic(target, []byte("old")); err != nil {
 		t.Fatal(err)
 	}
 	// A rename onto a non-empty directory fails: make the target one.
 	blocked := filepath.Join(dir, "blocked")
 	os.MkdirAll(filepath.Join(blocked, "x"), 0o700)
-	if err := writeFileAtomic(blocked, []byte("new")); err == nil {
+	if err := WriteFileAtomic(blocked, []byte("new")); err == nil {
 		t.Fatal("write over a directory succeeded")
 	}
 	// A missing directory fails at the temp file.
-	if err := writeFileAtomic(filepath.Join(dir, "nope", "cfg"), []byte("new")); err == nil {
+	if err := WriteFileAtomic(filepath.Join(dir, "nope", "cfg"), []byte("new")); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -189,13 +189,13 @@ func TestAtomicWriteFailureKeepsOldFileAndNoTemp(t *testing.T) {
 func TestCorruptCurrentFallsBackToLastGoodRevision(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	s, _ := openTestStore(t, dir, StoreOptions{Now: func() time.Time { return now }})
+	s, _ := openTestStore(t, dir, Options{Now: func() time.Time { return now }})
 	s.Commit("admin", "good", func(c *Config) error { c.Rules = "pass all\n"; return nil })
 	// A later revision that was written but is itself broken.
 	os.WriteFile(s.revisionPath(3), []byte("{garbage"), 0o600)
 	os.WriteFile(filepath.Join(dir, currentFile), []byte(`{"revision": 3, "config": {"rules": "frobnicate"`), 0o600)
 
-	s2, warnings := openTestStore(t, dir, StoreOptions{Now: func() time.Time { return now }})
+	s2, warnings := openTestStore(t, dir, Options{Now: func() time.Time { return now }})
 	if s2.Current().N != 2 || s2.Current().Config.Rules != "pass all\n" {
 		t.Fatalf("fell back to %d %q", s2.Current().N, s2.Current().Config.Rules)
 	}
@@ -209,7 +209,7 @@ func TestCorruptCurrentFallsBackToLastGoodRevision(t *testing.T) {
 		t.Fatalf("corrupt file not kept aside: %v", err)
 	}
 	// The current file is good again, and new revisions do not reuse 3.
-	if _, w := openTestStore(t, dir, StoreOptions{}); len(w) != 0 {
+	if _, w := openTestStore(t, dir, Options{}); len(w) != 0 {
 		t.Fatalf("second reload warns: %v", w)
 	}
 	if r, _ := s2.Commit("a", "next", func(c *Config) error { return nil }); r.N != 4 {
@@ -222,7 +222,7 @@ func TestInvalidCurrentWithNoRevisionsGivesDefault(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, revisionsDir), 0o700)
 	// Well-formed JSON whose policy does not parse.
 	os.WriteFile(filepath.Join(dir, currentFile), []byte(`{"revision": 7, "author": "x", "time": "2026-01-01T00:00:00Z", "summary": "s", "config": {"policy": "max_fragments: 0\n", "rules": "", "settings": {}, "auth": {}}}`), 0o600)
-	s, warnings := openTestStore(t, dir, StoreOptions{})
+	s, warnings := openTestStore(t, dir, Options{})
 	if s.Current().N != 1 || s.Current().Config.Policy != DefaultConfig().Policy {
 		t.Fatalf("got revision %d", s.Current().N)
 	}
@@ -232,7 +232,7 @@ func TestInvalidCurrentWithNoRevisionsGivesDefault(t *testing.T) {
 }
 
 func TestRollbackKeepsCredentials(t *testing.T) {
-	s, _ := openTestStore(t, t.TempDir(), StoreOptions{})
+	s, _ := openTestStore(t, t.TempDir(), Options{})
 	s.Commit("admin", "rules", func(c *Config) error { c.Rules = "block all\n"; return nil })
 	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-password"), MinBcryptCost)
 	if err := s.UpdateCredentials(func(c *Credentials) error { c.AdminHash = string(hash); return nil }); err != nil {
@@ -258,7 +258,7 @@ func TestAdminHashFileAdopted(t *testing.T) {
 	dir := t.TempDir()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("preset-password"), MinBcryptCost)
 	os.WriteFile(filepath.Join(dir, adminHashFile), append(hash, '\n'), 0o600)
-	s, warnings := openTestStore(t, dir, StoreOptions{})
+	s, warnings := openTestStore(t, dir, Options{})
 	if creds, _ := s.Credentials(); creds.AdminHash != string(hash) || len(warnings) != 0 {
 		t.Fatalf("hash not adopted: %v", warnings)
 	}
@@ -270,20 +270,20 @@ func TestAdminHashFileAdopted(t *testing.T) {
 	dir2 := t.TempDir()
 	weak, _ := bcrypt.GenerateFromPassword([]byte("preset-password"), 4)
 	os.WriteFile(filepath.Join(dir2, adminHashFile), weak, 0o600)
-	s2, warnings := openTestStore(t, dir2, StoreOptions{})
+	s2, warnings := openTestStore(t, dir2, Options{})
 	if creds, _ := s2.Credentials(); creds.AdminHash != "" || len(warnings) != 1 || !strings.Contains(warnings[0], "cost 4") {
 		t.Fatalf("weak hash: %v", warnings)
 	}
 }
 
 func TestExportImport(t *testing.T) {
-	s, _ := openTestStore(t, t.TempDir(), StoreOptions{})
+	s, _ := openTestStore(t, t.TempDir(), Options{})
 	s.Commit("admin", "rules", func(c *Config) error { c.Rules = "pass in proto tcp to any port 22\n"; return nil })
 	data, err := s.Export()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, _ := openTestStore(t, t.TempDir(), StoreOptions{})
+	s2, _ := openTestStore(t, t.TempDir(), Options{})
 	if _, err := s2.Import("admin", data); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestAuditLog(t *testing.T) {
 
 func TestOldRevisionThatNoLongerValidatesIsListedButNotRestored(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	s.Commit("admin", "two", func(c *Config) error { c.Rules = "pass all\n"; return nil })
 	// Revision 1 as an older firmware might have written it.
 	r, _ := s.Revision(1)

@@ -1,7 +1,6 @@
-package appliance
+package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/rackwall/rackwall/webui"
 )
 
 func testHash(t *testing.T, pw string) string {
@@ -33,7 +30,7 @@ func testToken(id string) APIToken {
 // and tokens stay: the first run must not reopen.
 func TestCredentialsSurviveUnreadableRevisions(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	hash := testHash(t, "owner password")
 	if err := s.UpdateCredentials(func(c *Credentials) error {
 		c.AdminHash = hash
@@ -52,7 +49,7 @@ func TestCredentialsSurviveUnreadableRevisions(t *testing.T) {
 	for _, n := range s.revisionFiles() {
 		os.WriteFile(s.revisionPath(n), []byte(`{"revision":`), 0o600)
 	}
-	s2, warnings := openTestStore(t, dir, StoreOptions{})
+	s2, warnings := openTestStore(t, dir, Options{})
 	if !strings.Contains(strings.Join(warnings, "\n"), "starting from the default config") {
 		t.Fatalf("the config did not fall back to the defaults: %v", warnings)
 	}
@@ -63,10 +60,6 @@ func TestCredentialsSurviveUnreadableRevisions(t *testing.T) {
 	if code, needed, err := s2.SetupCode(); needed || code != "" || err != nil {
 		t.Fatalf("first run reopened: code %q needed %v err %v", code, needed, err)
 	}
-	b := &Backend{store: s2}
-	if h, err := b.AdminHash(context.Background()); h != hash || err != nil {
-		t.Fatalf("backend admin hash %q, %v", h, err)
-	}
 }
 
 // A credentials file that cannot be read locks the box: no first run, no
@@ -76,7 +69,7 @@ func TestCorruptCredentialsLockRatherThanReopen(t *testing.T) {
 	corrupt := []byte(`{"format":"rackwall-credentials/1","admin_hash":"$2a$1`)
 	os.WriteFile(filepath.Join(dir, credentialsFile), corrupt, 0o600)
 	os.WriteFile(filepath.Join(dir, adminHashFile), []byte(testHash(t, "preset password")), 0o600)
-	s, warnings := openTestStore(t, dir, StoreOptions{})
+	s, warnings := openTestStore(t, dir, Options{})
 	if !strings.Contains(strings.Join(warnings, "\n"), "web UI is locked") {
 		t.Fatalf("warnings %v", warnings)
 	}
@@ -98,18 +91,13 @@ func TestCorruptCredentialsLockRatherThanReopen(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, credentialsFile)); string(got) != string(corrupt) {
 		t.Fatal("the unreadable credentials file was replaced")
 	}
-	// Through the backend the UI sees the lock, not "no password".
-	b := &Backend{store: s}
-	if h, err := b.AdminHash(context.Background()); h != "" || !errors.Is(err, webui.ErrCredentialsUnreadable) {
-		t.Fatalf("backend AdminHash = %q, %v", h, err)
-	}
 }
 
 // Revisions written by newer firmware carry fields this one does not know;
 // they load, with a warning that names the fields.
 func TestRevisionWithUnknownFieldLoadsWithWarning(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	if _, err := s.Commit("admin", "rules", func(c *Config) error { c.Rules = "block in from 192.0.2.1\n"; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +108,7 @@ func TestRevisionWithUnknownFieldLoadsWithWarning(t *testing.T) {
 		t.Fatal("test setup: no field added")
 	}
 	os.WriteFile(filepath.Join(dir, currentFile), []byte(newer), 0o600)
-	s2, warnings := openTestStore(t, dir, StoreOptions{})
+	s2, warnings := openTestStore(t, dir, Options{})
 	if s2.Current().N != 2 || s2.Current().Config.Rules != "block in from 192.0.2.1\n" {
 		t.Fatalf("loaded revision %d %q, want revision 2 with its rules", s2.Current().N, s2.Current().Config.Rules)
 	}
@@ -138,11 +126,11 @@ func TestRevisionWithUnknownFieldLoadsWithWarning(t *testing.T) {
 func TestFailedCredentialsWriteKeepsOldFile(t *testing.T) {
 	dir := t.TempDir()
 	fail := false
-	s, _ := openTestStore(t, dir, StoreOptions{WriteFile: func(path string, data []byte) error {
+	s, _ := openTestStore(t, dir, Options{WriteFile: func(path string, data []byte) error {
 		if fail && filepath.Base(path) == credentialsFile {
 			return errors.New("disk full")
 		}
-		return writeFileAtomic(path, data)
+		return WriteFileAtomic(path, data)
 	}})
 	old := testHash(t, "old password")
 	if err := s.UpdateCredentials(func(c *Credentials) error { c.AdminHash = old; c.Tokens = []APIToken{testToken("a1")}; return nil }); err != nil {
@@ -150,9 +138,8 @@ func TestFailedCredentialsWriteKeepsOldFile(t *testing.T) {
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, credentialsFile))
 	fail = true
-	b := &Backend{store: s, audit: NewAuditLog(dir, nil)}
-	if _, err := b.SetAdminHash(context.Background(), "admin", testHash(t, "new password"), true); err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("SetAdminHash with a failing disk = %v", err)
+	if err := s.UpdateCredentials(func(c *Credentials) error { c.AdminHash = testHash(t, "new password"); return nil }); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("UpdateCredentials with a failing disk = %v", err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dir, credentialsFile))
 	if string(after) != string(before) {
@@ -162,7 +149,7 @@ func TestFailedCredentialsWriteKeepsOldFile(t *testing.T) {
 		t.Fatalf("a failed write changed the running credentials: %+v", creds)
 	}
 	fail = false
-	reopened, _ := openTestStore(t, dir, StoreOptions{})
+	reopened, _ := openTestStore(t, dir, Options{})
 	if creds, _ := reopened.Credentials(); creds.AdminHash != old {
 		t.Fatal("the old password did not survive a restart")
 	}
@@ -184,7 +171,7 @@ func TestCredentialsMigrateOutOfRevisions(t *testing.T) {
 	os.WriteFile(s0.revisionPath(1), []byte(rev(1, older)), 0o600)
 	os.WriteFile(s0.revisionPath(2), []byte(rev(2, newer)), 0o600)
 	os.WriteFile(filepath.Join(dir, currentFile), []byte("torn"), 0o600) // the current file is lost
-	s, warnings := openTestStore(t, dir, StoreOptions{})
+	s, warnings := openTestStore(t, dir, Options{})
 	creds, err := s.Credentials()
 	if err != nil || creds.AdminHash != newer || len(creds.Tokens) != 1 || creds.Tokens[0].Name != "ci" {
 		t.Fatalf("migrated %+v, %v (warnings %v)", creds, err, warnings)
@@ -218,7 +205,7 @@ func TestCredentialsMigrateOutOfRevisions(t *testing.T) {
 
 func TestSetupCode(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openTestStore(t, dir, StoreOptions{})
+	s, _ := openTestStore(t, dir, Options{})
 	code, needed, err := s.SetupCode()
 	if err != nil || !needed || !validSetupCode(code) || len(code) != 19 || strings.Count(code, "-") != 3 {
 		t.Fatalf("SetupCode() = %q %v %v", code, needed, err)
@@ -228,7 +215,7 @@ func TestSetupCode(t *testing.T) {
 		t.Fatalf("setup code file: %v %v", fi, err)
 	}
 	// The same code after a restart: the console print stays right.
-	s2, _ := openTestStore(t, dir, StoreOptions{})
+	s2, _ := openTestStore(t, dir, Options{})
 	if again, _, _ := s2.SetupCode(); again != code {
 		t.Fatalf("code changed across a restart: %q then %q", code, again)
 	}
@@ -248,7 +235,7 @@ func TestSetupCode(t *testing.T) {
 		t.Fatal("the setup code still works after the first run")
 	}
 	// Two boxes do not share a code.
-	other, _ := openTestStore(t, t.TempDir(), StoreOptions{})
+	other, _ := openTestStore(t, t.TempDir(), Options{})
 	if c2, _, _ := other.SetupCode(); c2 == code {
 		t.Fatal("two fresh boxes have the same setup code")
 	}
