@@ -210,7 +210,7 @@ func TestWhereEachRuleLivesIsTrue(t *testing.T) {
 	}
 }
 
-// reasonRow is how POLICY.md (and the README, where it lists reasons)
+// reasonRow is how POLICY.md (and any other document that lists reasons)
 // starts a reason's row.
 func reasonRow(r reason.Reason) string {
 	return "| `" + r.String() + "` | " + r.Rule() + " |"
@@ -260,14 +260,10 @@ func TestKnobTableIsTheConfigs(t *testing.T) {
 	}
 }
 
-// The README repeats the reason and knob tables for a reader of the front
-// page; where it does, its rows must say what the code says.
-func TestREADMETablesAgreeWithTheCode(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := tableRows(strings.Split(string(b), "\n"))
+// POLICY.md holds the reason and knob tables; a document that repeats a row
+// of them for its own reader (the README, the manual, a monitoring note)
+// must say what the code says.
+func TestRepeatedTablesAgreeWithTheCode(t *testing.T) {
 	reasons := map[string]reason.Reason{}
 	for _, r := range reason.All() {
 		reasons[r.String()] = r
@@ -276,18 +272,33 @@ func TestREADMETablesAgreeWithTheCode(t *testing.T) {
 	for _, k := range config.Knobs() {
 		knobs[k.Name] = k
 	}
-	for _, row := range rows {
-		if len(row) < 2 {
+	files := markdownFiles(t, repoRoot)
+	for _, must := range []string{"README.md", "docs/MANUAL.md"} {
+		if !slices.Contains(files, must) {
+			t.Fatalf("the walk did not find %s (found %v): it is broken", must, files)
+		}
+	}
+	for _, name := range files {
+		if name == "docs/POLICY.md" { // held to the code row by row above
 			continue
 		}
-		name := strings.Trim(row[0], "`")
-		if r, ok := reasons[name]; ok && len(row) == 3 && row[1] != r.Rule() {
-			t.Errorf("README: reason %s under rule %s; the code says %s", name, row[1], r.Rule())
+		b, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if k, ok := knobs[name]; ok && len(row) == 5 {
-			want := knobRow(k)
-			if got := "| " + strings.Join(row, " | ") + " |"; got != want {
-				t.Errorf("README knob row\n%s\nthe code says\n%s", got, want)
+		for _, row := range tableRows(strings.Split(string(b), "\n")) {
+			if len(row) < 2 {
+				continue
+			}
+			key := strings.Trim(row[0], "`")
+			if r, ok := reasons[key]; ok && len(row) == 3 && row[1] != r.Rule() {
+				t.Errorf("%s: reason %s under rule %s; the code says %s", name, key, row[1], r.Rule())
+			}
+			if k, ok := knobs[key]; ok && len(row) == 5 {
+				want := knobRow(k)
+				if got := "| " + strings.Join(row, " | ") + " |"; got != want {
+					t.Errorf("%s: knob row\n%s\nthe code says\n%s", name, got, want)
+				}
 			}
 		}
 	}

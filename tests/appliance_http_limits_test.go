@@ -17,7 +17,7 @@ import (
 	"github.com/rackwall/rackwall/tests/lab"
 )
 
-// The appliance's documented connection caps (README "Security").
+// The appliance's documented connection caps (docs/MANUAL.md, "Security").
 const (
 	uiMaxConnsPerClient = 32
 	slowConnections     = 200

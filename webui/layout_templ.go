@@ -415,7 +415,7 @@ func authPage(title string, v authView) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if v.Locked {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<p class=\"error\" role=\"alert\">The stored credentials are unreadable; reset them on the console.</p><p>Nobody can log in until then, and the first-run page stays closed. The README's \"Security\" section says how to reset the credentials.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<p class=\"error\" role=\"alert\">The stored credentials are unreadable; reset them on the console.</p><p>Nobody can log in until then, and the first-run page stays closed. The operator's manual (docs/MANUAL.md, \"Security\") says how to reset the credentials.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

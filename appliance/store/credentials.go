@@ -27,7 +27,7 @@ const (
 // ErrCredentialsUnreadable is returned by every credentials operation while
 // the credentials file exists but cannot be read or decoded. The store then
 // neither reopens first-run setup nor accepts a login: the owner resets the
-// credentials on the console (see README, "Security").
+// credentials on the console (see docs/MANUAL.md, "Security").
 var ErrCredentialsUnreadable = errors.New("the stored credentials are unreadable; reset them on the console")
 
 // Credentials are the admin password hash and the API token hashes.

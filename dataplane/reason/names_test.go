@@ -3,7 +3,7 @@ package reason
 import "testing"
 
 // docs/policy_test.go holds the closed list to the table in docs/POLICY.md
-// and the README.
+// and to any other document that repeats a row of it.
 
 func TestNamesAreUniqueAndParse(t *testing.T) {
 	seen := map[string]bool{}

@@ -51,7 +51,7 @@ const (
 	// Containment (Q rules).
 	Quarantined // Q1: the source is quarantined
 
-	// Filter (FW rules, see README).
+	// Filter (FW rules, see docs/POLICY.md).
 	FilterBlocked   // FW1: a block rule or the default policy
 	ConnInvalid     // FW2: not part of a tracked connection where one is required (unsolicited reply, bad window)
 	ConnTableFull   // FW3: connection table full
@@ -123,7 +123,7 @@ func (r Reason) Rule() string {
 	return infos[r].rule
 }
 
-// Description is a short human sentence for the UI and the README.
+// Description is a short human sentence for the UI and docs/POLICY.md.
 func (r Reason) Description() string {
 	if int(r) >= Count {
 		return "unknown reason"

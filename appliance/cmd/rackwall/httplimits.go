@@ -8,7 +8,7 @@ import (
 // The web server's limits. The UI and API serve a few admins and scripts
 // over the management network; nothing legitimate needs more than this,
 // and a client that opens connections and then dawdles is cut off before
-// it can tie up the box. README "Security" lists them.
+// it can tie up the box. docs/MANUAL.md, "Security", lists them.
 const (
 	// uiReadHeaderTimeout: a request's headers arrive at once from any
 	// real client.
