@@ -27,6 +27,11 @@ const (
 type Port struct {
 	Label string // what is printed on the case or the PCI path, e.g. "port 1 (enp1s0)"
 	Name  string // kernel interface name on the running box, e.g. "eth0"
+	// Driver is the kernel driver that binds the connector's chip, as the
+	// kernel names its module ("igc" for the i226-V), or empty where it
+	// depends on what is plugged in (a USB adapter). Nothing on the box
+	// loads kernel modules, so the board's kernel must have it built in.
+	Driver string
 }
 
 // Board is everything the image builder and the run tooling need to know

@@ -3,12 +3,14 @@ package boards
 func init() {
 	// The usual fanless N100 box with four Intel i226-V ports. The igc driver
 	// probes them in PCI order, so the port printed "1" on the case
-	// (enp1s0 under systemd naming) becomes eth0, and so on.
+	// (enp1s0 under systemd naming) becomes eth0, and so on. qemu has no
+	// i226 model; the image boots there with three emulated Intel cards of
+	// one model instead, which the kernel names in the same bus order.
 	ports := []Port{
-		{Label: "port 1 (enp1s0, i226-V)", Name: "eth0"},
-		{Label: "port 2 (enp2s0, i226-V)", Name: "eth1"},
-		{Label: "port 3 (enp3s0, i226-V)", Name: "eth2"},
-		{Label: "port 4 (enp4s0, i226-V, unused)", Name: "eth3"},
+		{Label: "port 1 (enp1s0, i226-V)", Name: "eth0", Driver: "igc"},
+		{Label: "port 2 (enp2s0, i226-V)", Name: "eth1", Driver: "igc"},
+		{Label: "port 3 (enp3s0, i226-V)", Name: "eth2", Driver: "igc"},
+		{Label: "port 4 (enp4s0, i226-V, unused)", Name: "eth3", Driver: "igc"},
 	}
 	register(Board{
 		Name:         "n100-4x-i226",

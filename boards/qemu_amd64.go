@@ -2,9 +2,9 @@ package boards
 
 func init() {
 	ports := []Port{
-		{Label: "virtio-net #1 (user networking, UI forwarded to localhost)", Name: "eth0"},
-		{Label: "virtio-net #2 (tap, uplink side of the lab)", Name: "eth1"},
-		{Label: "virtio-net #3 (tap, rack side of the lab)", Name: "eth2"},
+		{Label: "virtio-net #1 (user networking, UI forwarded to localhost)", Name: "eth0", Driver: "virtio_net"},
+		{Label: "virtio-net #2 (tap, uplink side of the lab)", Name: "eth1", Driver: "virtio_net"},
+		{Label: "virtio-net #3 (tap, rack side of the lab)", Name: "eth2", Driver: "virtio_net"},
 	}
 	register(Board{
 		Name:         "qemu-amd64",

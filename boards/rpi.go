@@ -4,16 +4,18 @@ package boards
 // ports are USB 3 NICs, which the kernel names after the onboard one in the
 // order they are found. Plug the uplink adapter into the upper blue USB 3
 // socket and the rack adapter into the lower one so that order is stable.
-func rpiPorts() []Port {
+// onboard is the driver of the onboard port's controller; which driver the
+// adapters need depends on their chips.
+func rpiPorts(onboard string) []Port {
 	return []Port{
-		{Label: "onboard Ethernet", Name: "eth0"},
+		{Label: "onboard Ethernet", Name: "eth0", Driver: onboard},
 		{Label: "USB 3 NIC, upper blue socket", Name: "eth1"},
 		{Label: "USB 3 NIC, lower blue socket", Name: "eth2"},
 	}
 }
 
 func init() {
-	p := rpiPorts()
+	p := rpiPorts("genet") // the BCM2711's own GENET controller
 	register(Board{
 		Name:           "rpi4",
 		Description:    "Raspberry Pi 4 Model B with two USB 3 Ethernet adapters",
@@ -29,7 +31,7 @@ func init() {
 		DiskMiB:  1500,
 		DeviceID: 0x7c31e5a2, // chosen once for this board; do not change
 	})
-	p = rpiPorts()
+	p = rpiPorts("macb") // the RP1 south bridge's Cadence GEM
 	register(Board{
 		Name:           "rpi5",
 		Description:    "Raspberry Pi 5 with two USB 3 Ethernet adapters",

@@ -2,7 +2,8 @@
 // where the host offers it, software emulation otherwise) the way the
 // development loop and the end-to-end tests need it: a management NIC on
 // qemu's user networking with the UI ports forwarded to localhost, and the
-// two bridge ports on tap devices.
+// two bridge ports on tap devices; all three virtio-net, or an emulated
+// Intel card (NIC) to run the real hardware's kind of driver.
 package qemu
 
 import (
@@ -40,6 +41,9 @@ type Options struct {
 	// Uplink and Rack are open tap devices (IFF_TAP|IFF_NO_PI) for the
 	// second and third NIC; nil leaves the NIC out.
 	Uplink, Rack *os.File
+	// NIC is the card model of every port; empty means NICVirtio. All
+	// ports share it so that the guest names them in bus order (see NIC).
+	NIC NIC
 	// Output receives qemu's own stdout/stderr (not the guest console).
 	Output io.Writer
 }
@@ -123,6 +127,12 @@ func Start(o Options) (*VM, error) {
 	if o.CPUs == 0 {
 		o.CPUs = 2
 	}
+	if o.NIC == "" {
+		o.NIC = NICVirtio
+	}
+	if err := o.NIC.Supported(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -133,10 +143,6 @@ func Start(o Options) (*VM, error) {
 	serial := filepath.Join(o.WorkDir, "serial.log")
 	os.Remove(serial)
 
-	user := "user,id=mgmt"
-	for _, f := range o.Forwards {
-		user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
-	}
 	accel := Accelerators()
 	var args []string
 	for _, a := range accel {
@@ -149,22 +155,11 @@ func Start(o Options) (*VM, error) {
 		"-drive", "file="+o.Image+",format=raw",
 		"-device", "i6300esb", "-watchdog-action", "reset",
 		"-nographic", "-monitor", "none", "-serial", "file:"+serial,
-		// virtio-net: e1000 has come up without a MAC address under load.
-		"-netdev", user, "-device", "virtio-net-pci,netdev=mgmt,mac=02:72:77:00:00:01",
 	)
+	netArgs, taps := o.networkArgs()
 	cmd := exec.Command(Binary)
-	for i, tap := range []*os.File{o.Uplink, o.Rack} {
-		if tap == nil {
-			continue
-		}
-		fd := 3 + len(cmd.ExtraFiles)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, tap)
-		id := []string{"uplink", "rack"}[i]
-		args = append(args,
-			"-netdev", fmt.Sprintf("tap,id=%s,fd=%d", id, fd),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=02:72:77:00:00:%02x", id, i+2))
-	}
-	cmd.Args = append(cmd.Args, args...)
+	cmd.Args = append(cmd.Args, append(args, netArgs...)...)
+	cmd.ExtraFiles = taps
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
 	// Its own process group: Ctrl-C in a terminal reaches the caller, which
 	// stops qemu and tears down what it built, in that order. Should the

@@ -1,9 +1,13 @@
-// Command rackwall-run builds the qemu-amd64 image, builds the rack lab with
-// the box's bridge ports as tap devices, and boots the image in qemu
-// (software emulation, OVMF) until Ctrl-C; then it stops qemu and tears the
-// lab down. It needs root (network namespaces, taps).
+// Command rackwall-run builds a board's image (qemu-amd64 unless told
+// otherwise), builds the rack lab with the box's bridge ports as tap
+// devices, and boots the image in qemu (software emulation, OVMF) until
+// Ctrl-C; then it stops qemu and tears the lab down. It needs root (network
+// namespaces, taps).
 //
-//	rackwall-run [--out out] [--http-port 8080] [--https-port 8443]
+//	rackwall-run [--board qemu-amd64] [--nic virtio] [--out out] [--http-port 8080] [--https-port 8443]
+//
+// Any UEFI board's image boots this way: --board n100-4x-i226 --nic e1000e
+// runs the N100 box's image on emulated Intel cards (qemu has no i226).
 //
 // The management port (eth0) is on qemu's user networking: the box's UI is
 // forwarded to localhost. The uplink (eth1) and rack (eth2) ports are wired
@@ -38,7 +42,8 @@ func main() {
 
 func run() error {
 	var (
-		board     = flag.String("board", "qemu-amd64", "board to boot (only qemu-amd64 runs in qemu)")
+		board     = flag.String("board", "qemu-amd64", "board to boot (a UEFI board whose management, uplink and rack ports are eth0, eth1, eth2)")
+		nicName   = flag.String("nic", "virtio", "NIC model of every port: "+strings.Join(qemu.NICNames(), ", "))
 		out       = flag.String("out", "out", "directory for the image, the serial log and the firmware variables")
 		version   = flag.String("version", "1", "version recorded in the image (a number: updates must be newer)")
 		pubkey    = flag.String("pubkey", "", "update signing public key file the box trusts (optional)")
@@ -46,8 +51,9 @@ func run() error {
 		httpsPort = flag.Int("https-port", 8443, "localhost port forwarded to the box's port 443")
 	)
 	flag.Parse()
-	if *board != "qemu-amd64" {
-		return fmt.Errorf("--board %s: only qemu-amd64 boots in qemu; build other boards with rackwall-image", *board)
+	nic, err := qemu.ParseNIC(*nicName)
+	if err != nil {
+		return fmt.Errorf("--nic: %w", err)
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: the rack lab uses network namespaces and tap devices")
@@ -55,9 +61,21 @@ func run() error {
 	if err := qemu.Available(); err != nil {
 		return err
 	}
+	if err := nic.Supported(); err != nil {
+		return fmt.Errorf("--nic %s: %w", *nicName, err)
+	}
 	b, err := boards.Lookup(*board)
 	if err != nil {
 		return err
+	}
+	if b.Boot != boards.BootUEFI {
+		return fmt.Errorf("--board %s: only UEFI (amd64) boards boot in qemu; build the others with rackwall-image", *board)
+	}
+	// qemu's cards come up as eth0, eth1, eth2 in the order management,
+	// uplink, rack; a board that expects other names would find no ports.
+	if b.Management.Name != "eth0" || b.Uplink.Name != "eth1" || b.Rack.Name != "eth2" {
+		return fmt.Errorf("--board %s: its management, uplink and rack ports are %s, %s, %s; qemu's cards are eth0, eth1, eth2",
+			*board, b.Management.Name, b.Uplink.Name, b.Rack.Name)
 	}
 	epoch, err := sourceDateEpoch()
 	if err != nil {
@@ -117,6 +135,7 @@ func run() error {
 		},
 		Uplink: uplink,
 		Rack:   rack,
+		NIC:    nic,
 		Output: os.Stderr,
 	})
 	if err != nil {
