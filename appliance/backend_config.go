@@ -25,13 +25,15 @@ func inputError(err error) error {
 func settingsView(s store.Settings) webui.Settings {
 	return webui.Settings{Syslog: s.Syslog, Webhook: s.Webhook, ConfirmSeconds: s.ConfirmSeconds, ListenHTTPS: s.ListenHTTPS,
 		ListenHTTP: s.ListenHTTP, MgmtMode: s.MgmtMode, MgmtAddress: s.MgmtAddress, MgmtGateway: s.MgmtGateway,
-		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode}
+		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode,
+		UpdateChannel: s.UpdateChannel, UpdateInterval: s.UpdateInterval, UpdateMode: s.UpdateMode}
 }
 
 func settingsFrom(s webui.Settings) store.Settings {
 	return store.Settings{Syslog: s.Syslog, Webhook: s.Webhook, ConfirmSeconds: s.ConfirmSeconds, ListenHTTPS: s.ListenHTTPS,
 		ListenHTTP: s.ListenHTTP, MgmtMode: s.MgmtMode, MgmtAddress: s.MgmtAddress, MgmtGateway: s.MgmtGateway,
-		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode}
+		MgmtDNS: append([]string(nil), s.MgmtDNS...), BridgeMTU: s.BridgeMTU, FailMode: s.FailMode,
+		UpdateChannel: s.UpdateChannel, UpdateInterval: s.UpdateInterval, UpdateMode: s.UpdateMode}
 }
 
 func configView(r store.Revision) webui.ConfigView {

@@ -393,8 +393,15 @@ func TestRollbackImportSettingsAndRevisions(t *testing.T) {
 
 	s := settingsView(h.store.Current().Config.Settings)
 	s.Syslog = "192.0.2.5:514"
+	s.UpdateChannel, s.UpdateInterval, s.UpdateMode = "https://updates.example.net/stable.index", "30m", "notify"
 	if err := h.b.SetSettings(ctx, "alice", s); err != nil {
 		t.Fatal(err)
+	}
+	if got := h.store.Current().Config.Settings; got.UpdateChannel != s.UpdateChannel || got.UpdateInterval != "30m" || got.UpdateMode != "notify" {
+		t.Fatalf("channel settings stored as %+v", got)
+	}
+	if v := settingsView(h.store.Current().Config.Settings); v.UpdateChannel != s.UpdateChannel || v.UpdateInterval != "30m" || v.UpdateMode != "notify" {
+		t.Fatalf("channel settings shown as %+v", v)
 	}
 	s.BridgeMTU = 10
 	if err := h.b.SetSettings(ctx, "alice", s); !errors.As(err, &ie) || !strings.Contains(ie.Msg, "bridge_mtu") {

@@ -60,6 +60,10 @@ func settingsFromForm(r *http.Request) (Settings, error) {
 		MgmtAddress: strings.TrimSpace(r.PostFormValue("mgmt_address")),
 		MgmtGateway: strings.TrimSpace(r.PostFormValue("mgmt_gateway")),
 		FailMode:    r.PostFormValue("fail_mode"),
+
+		UpdateChannel:  strings.TrimSpace(r.PostFormValue("update_channel")),
+		UpdateInterval: strings.TrimSpace(r.PostFormValue("update_interval")),
+		UpdateMode:     r.PostFormValue("update_mode"),
 	}
 	for _, d := range strings.FieldsFunc(r.PostFormValue("mgmt_dns"), func(c rune) bool { return c == ',' || unicode.IsSpace(c) }) {
 		s.MgmtDNS = append(s.MgmtDNS, d)
@@ -201,8 +205,9 @@ func (srv *Server) handleRollbackForm(w http.ResponseWriter, r *http.Request, rq
 }
 
 func settingsLines(s Settings) string {
-	return fmt.Sprintf("syslog: %s\nwebhook: %s\nconfirm_seconds: %d\nlisten_https: %s\nlisten_http: %s\nmgmt_mode: %s\nmgmt_address: %s\nmgmt_gateway: %s\nmgmt_dns: %s\nbridge_mtu: %d\nfail_mode: %s\n",
-		s.Syslog, s.Webhook, s.ConfirmSeconds, s.ListenHTTPS, s.ListenHTTP, s.MgmtMode, s.MgmtAddress, s.MgmtGateway, strings.Join(s.MgmtDNS, ", "), s.BridgeMTU, s.FailMode)
+	return fmt.Sprintf("syslog: %s\nwebhook: %s\nconfirm_seconds: %d\nlisten_https: %s\nlisten_http: %s\nmgmt_mode: %s\nmgmt_address: %s\nmgmt_gateway: %s\nmgmt_dns: %s\nbridge_mtu: %d\nfail_mode: %s\nupdate_channel: %s\nupdate_interval: %s\nupdate_mode: %s\n",
+		s.Syslog, s.Webhook, s.ConfirmSeconds, s.ListenHTTPS, s.ListenHTTP, s.MgmtMode, s.MgmtAddress, s.MgmtGateway, strings.Join(s.MgmtDNS, ", "), s.BridgeMTU, s.FailMode,
+		s.UpdateChannel, s.UpdateInterval, s.UpdateMode)
 }
 
 func (srv *Server) handleDiffPage(w http.ResponseWriter, r *http.Request, rq *request) {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,17 @@ type UpdateInfo struct {
 	LastDuration time.Duration
 	Progress     string // a running update's phase and bytes; empty when idle
 	Floor        int64  // versions below it are never installed; 0: none
+	FellBackFrom []int64
+	Channel      *ChannelInfo // the last update channel check; nil: none yet
+}
+
+// ChannelInfo is the last update channel check as the update page shows it.
+type ChannelInfo struct {
+	URL     string
+	Time    time.Time
+	Outcome string // installed, up_to_date, available, refused, failed
+	Reason  string
+	Version int64 // the channel's version for this box's board; 0: unknown
 }
 
 // Updater is the appliance's update agent as the UI sees it.
@@ -209,3 +221,25 @@ func (srv *Server) handleUpdateForm(w http.ResponseWriter, r *http.Request, rq *
 const EventUpdate = "update"
 
 func versionText(v int64) string { return strconv.FormatInt(v, 10) }
+
+// channelOutcomeText says a channel check's outcome in words; a newer
+// version in notify mode reads "version N available".
+func channelOutcomeText(c *ChannelInfo) string {
+	switch c.Outcome {
+	case "available":
+		return "version " + versionText(c.Version) + " available"
+	case "installed":
+		return "version " + versionText(c.Version) + " installed"
+	case "up_to_date":
+		return "up to date"
+	}
+	return c.Outcome
+}
+
+func versionList(vs []int64) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = versionText(v)
+	}
+	return strings.Join(s, ", ")
+}

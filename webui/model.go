@@ -88,6 +88,9 @@ type Settings struct {
 	MgmtDNS        []string `json:"mgmt_dns"`
 	BridgeMTU      int      `json:"bridge_mtu"`
 	FailMode       string   `json:"fail_mode"`
+	UpdateChannel  string   `json:"update_channel"`  // https URL of a signed channel index; empty: none
+	UpdateInterval string   `json:"update_interval"` // how often it is checked, e.g. "6h"
+	UpdateMode     string   `json:"update_mode"`     // install or notify
 }
 
 // ConfigView is one revision of the config as the UI shows it.

@@ -315,10 +315,12 @@ var routeCases = map[string]routeCase{
 	"POST /system/settings": {
 		good: func(t *testing.T, h *harness, c *client) {
 			rec := c.postCSRF("/system/settings", url.Values{"syslog": {"192.0.2.50:514"}, "confirm_seconds": {"90"}, "listen_https": {":443"},
-				"mgmt_mode": {"dhcp"}, "mgmt_dns": {"192.0.2.53, 192.0.2.54"}, "bridge_mtu": {"9000"}, "fail_mode": {"closed"}})
+				"mgmt_mode": {"dhcp"}, "mgmt_dns": {"192.0.2.53, 192.0.2.54"}, "bridge_mtu": {"9000"}, "fail_mode": {"closed"},
+				"update_channel": {" https://updates.example.net/stable.index "}, "update_interval": {"12h"}, "update_mode": {"notify"}})
 			wantCode(t, rec, http.StatusSeeOther)
 			s := h.fb.cfg.Settings
-			if s.Syslog != "192.0.2.50:514" || s.ConfirmSeconds != 90 || s.BridgeMTU != 9000 || s.FailMode != "closed" || len(s.MgmtDNS) != 2 {
+			if s.Syslog != "192.0.2.50:514" || s.ConfirmSeconds != 90 || s.BridgeMTU != 9000 || s.FailMode != "closed" || len(s.MgmtDNS) != 2 ||
+				s.UpdateChannel != "https://updates.example.net/stable.index" || s.UpdateInterval != "12h" || s.UpdateMode != "notify" {
 				t.Fatalf("settings %+v", s)
 			}
 		},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Config is the part of the box's state that has revisions: the policy and
@@ -40,6 +41,17 @@ type Settings struct {
 	// FailMode says what the bypass does when the dataplane dies: "open"
 	// (frames pass unfiltered) or "closed" (nothing passes).
 	FailMode string `json:"fail_mode"`
+	// UpdateChannel is the https URL of a signed update channel index the
+	// box follows (docs/update-channel.md); empty follows none.
+	UpdateChannel string `json:"update_channel,omitempty"`
+	// UpdateInterval is how often the channel is checked, as a duration
+	// ("6h", "30m"); empty means DefaultUpdateInterval. Configs written
+	// before channels existed have none.
+	UpdateInterval string `json:"update_interval,omitempty"`
+	// UpdateMode is what a newer version on the channel leads to:
+	// "install" (download, install, reboot into it on trial) or "notify"
+	// (only report it); empty means "install".
+	UpdateMode string `json:"update_mode,omitempty"`
 }
 
 // Limits of the settings, stated once for validation and the UI.
@@ -49,6 +61,15 @@ const (
 	MinBridgeMTU      = 576
 	MaxBridgeMTU      = 9216
 	maxSettingLen     = 512
+	// DefaultUpdateInterval, MinUpdateInterval and MaxUpdateInterval bound
+	// how often the update channel is checked: often enough to matter,
+	// never so often that a fleet hammers the channel's server.
+	DefaultUpdateInterval = 6 * time.Hour
+	MinUpdateInterval     = 5 * time.Minute
+	MaxUpdateInterval     = 7 * 24 * time.Hour
+	// UpdateModeInstall and UpdateModeNotify are the values of UpdateMode.
+	UpdateModeInstall = "install"
+	UpdateModeNotify  = "notify"
 )
 
 // DefaultSettings returns the shipped settings.
@@ -59,14 +80,31 @@ func DefaultSettings() Settings {
 		MgmtMode:       "dhcp",
 		BridgeMTU:      1500,
 		FailMode:       "open",
+		UpdateInterval: "6h",
+		UpdateMode:     UpdateModeInstall,
 	}
 }
+
+// ChannelInterval is the effective check interval of the update channel
+// (the default when the setting is empty). Call it on validated settings.
+func (s Settings) ChannelInterval() time.Duration {
+	d, err := time.ParseDuration(s.UpdateInterval)
+	if s.UpdateInterval == "" || err != nil {
+		return DefaultUpdateInterval
+	}
+	return d
+}
+
+// ChannelNotifyOnly says whether the update channel only reports new
+// versions instead of installing them.
+func (s Settings) ChannelNotifyOnly() bool { return s.UpdateMode == UpdateModeNotify }
 
 // Validate checks the settings and names the first bad field.
 func (s Settings) Validate() error {
 	for name, v := range map[string]string{"syslog": s.Syslog, "webhook": s.Webhook,
 		"listen_https": s.ListenHTTPS, "listen_http": s.ListenHTTP,
-		"mgmt_address": s.MgmtAddress, "mgmt_gateway": s.MgmtGateway} {
+		"mgmt_address": s.MgmtAddress, "mgmt_gateway": s.MgmtGateway, "update_channel": s.UpdateChannel,
+		"update_interval": s.UpdateInterval, "update_mode": s.UpdateMode} {
 		if len(v) > maxSettingLen {
 			return fmt.Errorf("%s: longer than %d characters", name, maxSettingLen)
 		}
@@ -130,6 +168,34 @@ func (s Settings) Validate() error {
 	}
 	if s.FailMode != "open" && s.FailMode != "closed" {
 		return fmt.Errorf("fail_mode: %q is not open or closed", s.FailMode)
+	}
+	return s.validateChannel()
+}
+
+// validateChannel checks the update channel settings.
+func (s Settings) validateChannel() error {
+	if s.UpdateChannel != "" {
+		u, err := url.Parse(s.UpdateChannel)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+			return fmt.Errorf("update_channel: %q is not an https:// URL (a channel is only followed over https)", s.UpdateChannel)
+		}
+		if u.User != nil {
+			return fmt.Errorf("update_channel: the URL must not carry a user name or password")
+		}
+	}
+	if s.UpdateInterval != "" {
+		d, err := time.ParseDuration(s.UpdateInterval)
+		if err != nil {
+			return fmt.Errorf("update_interval: %q is not a duration (e.g. 6h, 30m)", s.UpdateInterval)
+		}
+		if d < MinUpdateInterval || d > MaxUpdateInterval {
+			return fmt.Errorf("update_interval: %s is outside %s to %s", s.UpdateInterval, MinUpdateInterval, MaxUpdateInterval)
+		}
+	}
+	switch s.UpdateMode {
+	case "", UpdateModeInstall, UpdateModeNotify:
+	default:
+		return fmt.Errorf("update_mode: %q is not install or notify", s.UpdateMode)
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ func (a *Agent) AfterBoot(ctx context.Context, health HealthFunc, deadline time.
 		}
 		now := a.cfg.Now()
 		if at.Result == ResultTrying {
+			a.noteFellBack(at.Version)
 			at.Reason = fmt.Sprintf("slot %s (version %d) never passed its trial boot; the boot loader fell back to slot %s (its tries ran out: the kernel or init failed before the health check could run)",
 				at.Slot, at.Version, running)
 		} else if at.Result == ResultInstalling {
@@ -170,6 +171,9 @@ func (a *Agent) judgeTrial(ctx context.Context, health HealthFunc, deadline time
 		rep.Blessed, rep.Result = true, ResultSuccess
 		return rep, nil
 	}
+	// Remembered before the record says failed: a power cut in between
+	// must not leave a failed version a channel would offer again.
+	a.noteFellBack(a.cfg.RunningVersion)
 	at.Result, at.Finished = ResultFailed, &now
 	at.Reason = fmt.Sprintf("slot %s (version %d) failed its health check within %s: %v; falling back to slot %s",
 		running, a.cfg.RunningVersion, deadline, lastErr, Other(running))

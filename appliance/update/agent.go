@@ -80,8 +80,17 @@ type Agent struct {
 	running  layout.Slot
 	versions map[layout.Slot]string
 	floor    floorRecord // the lowest version this box may install
+	fellBack []int64     // versions whose trial failed here (fellback.go)
 
 	rebootPending bool
+
+	// The update channel (follow.go).
+	chSettings ChannelSettings
+	chReport   func(ChannelCheck)
+	chKick     chan struct{}
+	chMu       sync.Mutex // guards chRecord and its file
+	chRecord   channelRecord
+	idMu       sync.Mutex // guards the device id file
 }
 
 // Progress of a running update.
@@ -119,13 +128,22 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, layout: l, scheme: schemeFor(cfg.Board, l), versions: map[layout.Slot]string{}}
+	a := &Agent{cfg: cfg, layout: l, scheme: schemeFor(cfg.Board, l), versions: map[layout.Slot]string{},
+		chKick: make(chan struct{}, 1)}
 	rec, err := loadRecord(a.recordPath())
 	if err != nil {
 		cfg.Logger.Warn("update: unreadable state file; starting fresh", "err", err)
 	}
 	a.last = rec.Last
 	a.initFloor()
+	if a.fellBack, err = loadFellBack(a.fellBackPath()); err != nil {
+		cfg.Logger.Error("update: the list of versions fallen back from is unreadable; a channel may offer one again", "err", err)
+	}
+	if a.chRecord, err = loadChannelRecord(a.channelPath()); err != nil {
+		// The sequence is lost with it: the next index is accepted as
+		// the newest (it is still signed), and the record starts over.
+		cfg.Logger.Error("update: the channel state is unreadable; starting it over", "err", err)
+	}
 	if cmd, err := cfg.Machine.Cmdline(); err == nil {
 		a.running, _ = RunningSlot(cmd)
 	}

@@ -21,6 +21,9 @@ import (
 //	                               ?allow_downgrade=1 permits older versions
 //	POST /api/update/fetch         {"url": "https://...", "allow_downgrade": false}
 //	GET  /api/update/status        Status as JSON
+//	POST /api/update/channel/check check the update channel now; answers
+//	                               200 with the check's outcome, 409 when
+//	                               no channel is set
 //
 // allow_downgrade (which also permits reinstalling the running version)
 // needs the admin password in X-Admin-Password: without it the request
@@ -34,6 +37,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST /api/update", a.handleUpload)
 	mux.HandleFunc("POST /api/update/fetch", a.handleFetch)
 	mux.HandleFunc("GET /api/update/status", a.handleStatus)
+	mux.HandleFunc("POST /api/update/channel/check", a.handleChannelCheck)
 	return mux
 }
 
@@ -118,6 +122,17 @@ func (a *Agent) handleFetch(w http.ResponseWriter, r *http.Request) {
 	}
 	at, err := a.Fetch(r.Context(), req.URL, opt)
 	a.answer(w, at, err)
+}
+
+func (a *Agent) handleChannelCheck(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	set := a.chSettings.URL != ""
+	a.mu.Unlock()
+	if !set {
+		writeJSON(w, http.StatusConflict, apiError{Error: "no update channel is set (settings: update_channel)"})
+		return
+	}
+	writeJSON(w, http.StatusOK, a.CheckChannel(r.Context()))
 }
 
 type apiError struct {

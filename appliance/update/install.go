@@ -26,6 +26,11 @@ type InstallOptions struct {
 	// NoReboot leaves the box armed without rebooting (tests, or an
 	// operator who reboots later).
 	NoReboot bool
+
+	// beforeWrite runs once the whole bundle is spooled and before the
+	// spare slot is touched; an error refuses the bundle. The channel
+	// follower checks the download against its index here.
+	beforeWrite func() error
 }
 
 // spoolMargin is free space kept on /perm beyond the bundle's parts, so an
@@ -154,6 +159,11 @@ func (a *Agent) Install(ctx context.Context, r io.Reader, opt InstallOptions) (*
 		}
 		if err := f.Sync(); err != nil {
 			return nil, fmt.Errorf("spooling %s: %w", p.Name, err)
+		}
+	}
+	if opt.beforeWrite != nil {
+		if err := opt.beforeWrite(); err != nil {
+			return refused(err)
 		}
 	}
 	kernel, err := readSpool(spooled[bundle.PartKernel])

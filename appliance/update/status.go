@@ -1,6 +1,7 @@
 package update
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/rackwall/rackwall/image/layout"
@@ -26,6 +27,11 @@ type Status struct {
 	Last           *Attempt     `json:"last,omitempty"`
 	Progress       Progress     `json:"progress"`
 	Rebooting      bool         `json:"rebooting"`
+	// FellBackFrom lists the versions whose trial failed on this box; a
+	// channel never installs them again.
+	FellBackFrom []int64 `json:"fell_back_from,omitempty"`
+	// Channel is the last update channel check, if any.
+	Channel *ChannelCheck `json:"channel,omitempty"`
 }
 
 // Status reports the slots, the last update and a running one's progress.
@@ -51,5 +57,7 @@ func (a *Agent) Status() Status {
 		l := *a.last
 		st.Last = &l
 	}
+	st.FellBackFrom = slices.Clone(a.fellBack)
+	st.Channel = a.LastChannelCheck()
 	return st
 }

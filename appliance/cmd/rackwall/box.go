@@ -154,6 +154,7 @@ func (a *box) run(ctx context.Context) error {
 	wg.Go(func() { a.serve(runCtx) })
 	wg.Go(func() { a.logEvents(runCtx) })
 	wg.Go(func() { a.afterBoot(runCtx) })
+	wg.Go(func() { a.followChannel(runCtx) })
 	<-ctx.Done()
 	a.log.Info("stopping", "reason", context.Cause(ctx))
 	cancel()
@@ -215,6 +216,7 @@ func (a *box) removeRuntime() {
 // addressing at the next boot.
 func (a *box) onCommit(r store.Revision) {
 	s := r.Config.Settings
+	a.applyChannel(s)
 	if s.BridgeMTU != a.settings.BridgeMTU {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

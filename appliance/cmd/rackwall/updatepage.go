@@ -27,7 +27,10 @@ func (p updatePage) InstallBundle(ctx context.Context, r io.Reader, allowDowngra
 
 // updateInfo is what the update page shows of the agent's status.
 func updateInfo(st update.Status) webui.UpdateInfo {
-	info := webui.UpdateInfo{Trial: st.Trial, Health: st.Health, Floor: st.Floor}
+	info := webui.UpdateInfo{Trial: st.Trial, Health: st.Health, Floor: st.Floor, FellBackFrom: st.FellBackFrom}
+	if c := st.Channel; c != nil {
+		info.Channel = &webui.ChannelInfo{URL: c.URL, Time: c.Time, Outcome: c.Outcome, Reason: c.Reason, Version: c.Version}
+	}
 	for _, s := range st.Slots {
 		info.Slots = append(info.Slots, webui.UpdateSlot{Slot: s.Slot, Version: s.Version, Running: s.Running})
 	}

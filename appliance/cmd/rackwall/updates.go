@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/rackwall/rackwall/appliance/store"
 	"github.com/rackwall/rackwall/appliance/update"
 	"github.com/rackwall/rackwall/webui"
 )
@@ -30,6 +32,39 @@ func (a *box) startUpdates() {
 	}
 	a.update = agent
 	a.ui.Registerer().MustRegister(agent.Collector())
+	agent.SetChannel(channelSettings(a.store.Current().Config.Settings))
+	agent.OnChannelCheck(func(c update.ChannelCheck) {
+		a.backend.Events().Publish(webui.Event{Time: c.Time, Kind: webui.EventUpdate, Actor: "system", Message: channelMessage(c)})
+	})
+}
+
+// channelSettings is the update channel part of the settings, as the agent
+// takes it.
+func channelSettings(s store.Settings) update.ChannelSettings {
+	return update.ChannelSettings{URL: s.UpdateChannel, Interval: s.ChannelInterval(), NotifyOnly: s.ChannelNotifyOnly()}
+}
+
+// followChannel checks the update channel on its schedule until ctx ends.
+func (a *box) followChannel(ctx context.Context) {
+	if a.update != nil {
+		a.update.FollowChannel(ctx)
+	}
+}
+
+// applyChannel hands changed channel settings to the agent at once.
+func (a *box) applyChannel(s store.Settings) {
+	if a.update != nil {
+		a.update.SetChannel(channelSettings(s))
+	}
+}
+
+// channelMessage is a channel check as one event line.
+func channelMessage(c update.ChannelCheck) string {
+	msg := "update channel: " + strings.ReplaceAll(c.Outcome, "_", " ")
+	if c.Reason != "" {
+		msg += ": " + c.Reason
+	}
+	return msg
 }
 
 // afterBoot runs the post-boot health check once: a trial boot of a new

@@ -9,6 +9,9 @@
 //	    also sets a version floor: a box that has run this bundle's system
 //	    never installs a version below 7 again, not even as an allowed
 //	    downgrade (for a release that closes a hole the older ones have)
+//	rackwall-bundle index --key keys/dev.key --channel stable --board qemu-amd64=out/qemu-amd64-2.bundle,https://… --out out/stable.index
+//	    signs an update channel's index (docs/update-channel.md): version,
+//	    size and SHA-256 of each board's bundle are read from the bundle
 //
 // The root file system of the bundle trusts the --pubkey files (default:
 // the public half of --key), so the updated box accepts the next bundle.
@@ -45,9 +48,12 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "keygen" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "keygen":
 		err = keygen(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "index":
+		err = index(os.Args[2:])
+	default:
 		err = build(os.Args[1:])
 	}
 	if err != nil {
