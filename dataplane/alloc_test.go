@@ -12,9 +12,9 @@ func TestForwardAllocatesNothing(t *testing.T) {
 	back := udp4Frame("192.0.2.10", "198.51.100.7", 53, 1000, make([]byte, 64))
 	run := func() {
 		up.Inject(in)
-		e.workers[Uplink].pump()
+		e.workers[0].pump(Uplink)
 		rack.Inject(back)
-		e.workers[Rack].pump()
+		e.workers[0].pump(Rack)
 		rack.Discard()
 		up.Discard()
 	}
@@ -34,7 +34,7 @@ func TestDropAllocatesNothing(t *testing.T) {
 	bad[14+10] ^= 0xff
 	run := func() {
 		up.Inject(bad)
-		e.workers[Uplink].pump()
+		e.workers[0].pump(Uplink)
 	}
 	run()
 	if n := testing.AllocsPerRun(1000, run); n != 0 {
@@ -51,9 +51,9 @@ func TestLinkLocalAllocatesNothing(t *testing.T) {
 	ipToLL := toLinkLocal(udp4Frame("198.51.100.7", "192.0.2.10", 1000, 53, make([]byte, 64)))
 	run := func() {
 		rack.Inject(stp)
-		e.workers[Rack].pump()
+		e.workers[0].pump(Rack)
 		up.Inject(ipToLL)
-		e.workers[Uplink].pump()
+		e.workers[0].pump(Uplink)
 		up.Discard()
 		rack.Discard()
 	}
@@ -80,8 +80,8 @@ func BenchmarkForward(b *testing.B) {
 		}
 	}
 	forward := func() {
-		e.workers[Uplink].pump()
-		e.workers[Rack].pump()
+		e.workers[0].pump(Uplink)
+		e.workers[0].pump(Rack)
 		up.Discard()
 		rack.Discard()
 	}

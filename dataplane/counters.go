@@ -14,20 +14,36 @@ const (
 	Rack   uint8 = 1
 )
 
-// portCounters are written by the packet loop and read lock-free by the
-// control plane. Frame and byte counts are summed per batch and published
-// once per batch; drops are rare enough to add one by one.
+// portCounters are one worker's counts for one port, written by that
+// worker alone and read lock-free by the control plane, which sums the
+// workers'. Frame and byte counts are summed per batch and published once
+// per batch; drops are rare enough to add one by one.
 type portCounters struct {
 	rxFrames, rxBytes atomic.Uint64
 	txFrames, txBytes atomic.Uint64 // frames forwarded out of this port
 	txErrors          atomic.Uint64 // frames the port refused to queue
 	drops             [reason.Count]atomic.Uint64
 	lastForward       atomic.Int64 // unix nanoseconds of the last frame forwarded from this port
-	// progress is when the loop reading this port last finished a batch
-	// or a wait that found nothing, in nanoseconds since Engine.epoch on
-	// the monotonic clock (0: not yet). Stored once per batch and once per
-	// idle wait.
+	// progress is when the worker last finished a batch from its queue
+	// on this port or a wait that found nothing, in nanoseconds since
+	// Engine.epoch on the monotonic clock (0: not yet). Stored once per
+	// batch and once per idle wait.
 	progress atomic.Int64
+	// The worker's other fields follow; keep this worker's writes off the
+	// cache lines another worker writes.
+	_ [64]byte
+}
+
+// addTo adds these counts to pc.
+func (c *portCounters) addTo(pc *PortCounters) {
+	pc.RxFrames += c.rxFrames.Load()
+	pc.RxBytes += c.rxBytes.Load()
+	pc.TxFrames += c.txFrames.Load()
+	pc.TxBytes += c.txBytes.Load()
+	pc.TxErrors += c.txErrors.Load()
+	for r := range c.drops {
+		pc.DropsByReason[r] += c.drops[r].Load()
+	}
 }
 
 // PortCounters is one port's totals since the engine started.
@@ -69,27 +85,32 @@ type Snapshot struct {
 	Ports [2]PortCounters `json:"ports"`
 }
 
-// Counters returns the current counters without stopping the packet loop.
+// Counters returns the current counters, summed over the workers,
+// without stopping them.
 func (e *Engine) Counters() Snapshot {
 	s := Snapshot{Time: time.Now()}
 	for i := range e.ports {
-		c := &e.counters[i]
 		pc := &s.Ports[i]
 		pc.Name = e.ports[i].Name()
-		pc.RxFrames, pc.RxBytes = c.rxFrames.Load(), c.rxBytes.Load()
-		pc.TxFrames, pc.TxBytes = c.txFrames.Load(), c.txBytes.Load()
-		pc.TxErrors = c.txErrors.Load()
+		for w := range e.workers {
+			e.workers[w].counters[i].addTo(pc)
+		}
+		e.hk[i].addTo(pc)
 		pc.Drops = make(map[string]uint64)
-		for r := range c.drops {
-			if n := c.drops[r].Load(); n != 0 {
-				pc.DropsByReason[r] = n
+		for r, n := range pc.DropsByReason {
+			if n != 0 {
 				pc.Drops[reason.Reason(r).String()] = n
 			}
 		}
-		if ps, ok := e.ports[i].(portStatser); ok {
-			st := ps.Stats()
-			pc.RingDrops, pc.RxTruncated, pc.TxDropped, pc.Reopens = st.KernelDrops, st.RxTruncated, st.TxDropped, st.Reopens
-			pc.RxCut = st.RxCut
+		for _, q := range e.queues[i] {
+			if ps, ok := q.(portStatser); ok {
+				st := ps.Stats()
+				pc.RingDrops += st.KernelDrops
+				pc.RxTruncated += st.RxTruncated
+				pc.TxDropped += st.TxDropped
+				pc.Reopens += st.Reopens
+				pc.RxCut += st.RxCut
+			}
 		}
 	}
 	// What one port forwarded is what the other transmitted, less what it
@@ -108,7 +129,9 @@ type PortHealth struct {
 	LastForwarded time.Time `json:"last_forwarded"`
 	// LastProgress is when the loop serving this port last finished a
 	// batch of received frames or a wait that found none (zero if it has
-	// not started). A busy loop finishes batches back to back and an idle
+	// not started). With several workers it is the oldest of theirs: one
+	// stuck worker is a stuck port, since the frames hashed to its queue
+	// go nowhere. A busy loop finishes batches back to back and an idle
 	// one finishes a wait every poll interval, so only a loop that is
 	// stuck lets it grow old, where a stale LastForwarded may only mean a
 	// quiet rack.
@@ -131,10 +154,19 @@ func (e *Engine) Health() Health {
 	now := time.Now()
 	for i := range e.ports {
 		h.Ports[i] = PortHealth{Name: e.ports[i].Name(), LinkUp: e.ports[i].LinkUp()}
-		if ns := e.counters[i].lastForward.Load(); ns != 0 {
-			h.Ports[i].LastForwarded = time.Unix(0, ns)
+		var last, oldest int64
+		for w := range e.workers {
+			c := &e.workers[w].counters[i]
+			last = max(last, c.lastForward.Load())
+			p := c.progress.Load()
+			if w == 0 || p < oldest {
+				oldest = p // 0, not started, is the oldest of all
+			}
 		}
-		if p := e.counters[i].progress.Load(); p != 0 {
+		if last != 0 {
+			h.Ports[i].LastForwarded = time.Unix(0, last)
+		}
+		if p := oldest; p != 0 {
 			at := e.epoch.Add(time.Duration(p))
 			h.Ports[i].LastProgress = at
 			h.Ports[i].ProgressAge = max(now.Sub(at), 0)

@@ -4,10 +4,15 @@
 // header rules, quarantine, fragment reassembly, transport checks, the
 // stateful filter, T3 rewrites), counting every drop by port and reason.
 //
-// One goroutine serves each direction. The pipeline's state (reassembly,
-// connection tracking, quarantine accounting) is shared by both directions
-// and guarded by one mutex taken once per received batch, not per frame;
-// the expensive part of forwarding, the system calls that wait for and
-// transmit frames, runs outside it, so both directions transmit in
-// parallel. Counters are atomics the control plane reads without locking.
+// Workers (one per CPU by default) each serve one queue of both ports: the
+// kernel's fanout program hashes a flow's addresses and ports so that both
+// directions of a connection, and every fragment of a datagram, reach the
+// same worker index. Each worker transmits only through its own queues,
+// so forwarding takes no lock. The state the workers share is safe for
+// concurrent use without an engine-wide lock: the connection table is
+// sharded by connection, quarantine accounting and the capture ring have
+// their own locks, the reassembler has one taken only for fragments, the
+// policy and rules are swapped atomically, and counters are per worker,
+// summed when read. Correctness never rests on the fanout: a flow whose
+// frames reach different workers meets the same shared state.
 package dataplane

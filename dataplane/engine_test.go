@@ -27,10 +27,10 @@ func testEngine(t testing.TB, pol *config.Policy, rs *rules.RuleSet) (*Engine, *
 	return e, up, rack
 }
 
-// pumpAll runs both directions once, as the workers would after Wait.
+// pumpAll runs both queues of the one worker once, as it would after Wait.
 func pumpAll(e *Engine) {
-	e.workers[Uplink].pump()
-	e.workers[Rack].pump()
+	e.workers[0].pump(Uplink)
+	e.workers[0].pump(Rack)
 }
 
 func sameFrames(t *testing.T, what string, got, want [][]byte) {

@@ -28,7 +28,7 @@ type MemPort struct {
 	filter  *bpf.VM       // the socket filter, run on Inject as the kernel would
 	cutSnap int
 
-	// Transmit side, used under the engine's transmit lock.
+	// Transmit side, used only by the worker that owns the queue.
 	txArena []byte // queued, unflushed frames
 	txEnds  []int
 
@@ -206,4 +206,19 @@ func (p *MemPort) Discard() int {
 	n := len(p.sentEnds)
 	p.sentArena, p.sentEnds = p.sentArena[:0], p.sentEnds[:0]
 	return n
+}
+
+// waitMemPair is Wait on two in-memory queues at once.
+func waitMemPair(a, b *MemPort, d time.Duration) bool {
+	if a.pending() > 0 || b.pending() > 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+	case <-b.ready:
+	case <-t.C:
+	}
+	return a.pending() > 0 || b.pending() > 0
 }

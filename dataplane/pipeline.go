@@ -12,103 +12,131 @@ import (
 	"github.com/rackwall/rackwall/dataplane/source"
 )
 
-// batchFrames is how many frames a worker takes per batch: the pipeline
-// lock is held and transmission waits for that long. Small batches keep
-// bursts toward the receiving hosts short (a burst of a whole ring block
-// of small frames overflows a host's socket buffer where the same frames
-// spread out would not); the per-batch costs (lock, clock, one sendto) are
-// still spread over many frames.
+// batchFrames is how many frames a worker takes from a queue per batch:
+// transmission waits for that long. Small batches keep bursts toward the
+// receiving hosts short (a burst of a whole ring block of small frames
+// overflows a host's socket buffer where the same frames spread out would
+// not); the per-batch costs (clock, policy load, one sendto) are still
+// spread over many frames.
 const batchFrames = 64
 
-// worker forwards one direction: frames received on in go out on out.
+// worker is one packet loop. It serves queue id of both ports: frames
+// received on one port's queue go out through its queue on the other
+// port, which no other worker touches, so transmitting takes no lock.
 type worker struct {
 	e        *Engine
-	in, out  uint8
-	dir      packet.Direction
+	id       int
 	handleFn func(*afpacket.Frame) // w.handle, bound once so Receive allocates nothing
 	judgeFn  frag.Judge            // w.judge, likewise
 
-	// Per-batch state, used only by this worker's goroutine; the pipeline
-	// part of a batch runs under Engine.mu.
+	// counters[port] are this worker's share of the port's counters.
+	counters [2]portCounters
+
+	// Per-batch state, used only by this worker's goroutine.
+	in, out        uint8 // the port being received on, and the other one
+	dir            packet.Direction
+	pol            *config.Policy
 	now            time.Time
 	frame          packet.Frame
 	rxFrames       uint64
 	rxBytes        uint64
-	txFrames       uint64
-	txBytes        uint64
-	txErrors       uint64
+	txFrames       [2]uint64
+	txBytes        [2]uint64
+	txErrors       [2]uint64
+	queued         [2]bool // frames were sent on the port since its last flush
 	verifyChecksum bool
 	rewrite        bool
+
+	// Workers sit side by side in Engine.workers: keep this one's
+	// per-frame writes off the next one's cache lines.
+	_ [64]byte
 }
 
-func (w *worker) init(e *Engine, in uint8, dir packet.Direction) {
-	w.e, w.in, w.out, w.dir = e, in, 1-in, dir
+func (w *worker) init(e *Engine, id int) {
+	w.e, w.id = e, id
 	w.handleFn = w.handle
 	w.judgeFn = w.judge
 }
 
-// run is the worker's loop. It reports progress (markProgress) after every
-// batch and after every wait that found nothing, never merely for coming
-// round: under a flood the drain below may not return to the wait for as
-// long as the flood lasts, and that loop is as healthy as an idle one. A
-// loop blocked inside a batch or a wait reports nothing, and its progress
-// goes stale.
+// queue is this worker's queue on port p.
+func (w *worker) queue(p uint8) Port { return w.e.queues[p][w.id] }
+
+// run is the worker's loop. It reports progress for a port
+// (markProgress) after every batch taken from its queue and after every
+// wait that found nothing, never merely for coming round: under a flood
+// the drain below may not return to the wait for as long as the flood
+// lasts, and that loop is as healthy as an idle one. A loop blocked
+// inside a batch or a wait reports nothing, and its progress goes stale.
 func (w *worker) run(ctx context.Context) {
-	in := w.e.ports[w.in]
-	w.markProgress(time.Now())
+	up, rack := w.queue(Uplink), w.queue(Rack)
+	now := time.Now()
+	w.markProgress(Uplink, now)
+	w.markProgress(Rack, now)
 	for ctx.Err() == nil {
-		if !in.Wait(pollInterval) {
-			w.markProgress(time.Now())
+		if !waitPair(up, rack, pollInterval) {
+			now := time.Now()
+			w.markProgress(Uplink, now)
+			w.markProgress(Rack, now)
 			continue
 		}
-		// Drain what is ready in batches before waiting again; each batch
-		// marks its own progress.
-		for w.pump() == batchFrames && ctx.Err() == nil {
+		// Drain both queues a batch at a time, in turns, so a flood on
+		// one port does not starve the other, before waiting again.
+		for ctx.Err() == nil {
+			a := w.pump(Uplink)
+			b := w.pump(Rack)
+			if a < batchFrames && b < batchFrames {
+				break
+			}
 		}
 	}
 }
 
-// markProgress records that the loop finished a batch or an idle wait at t,
-// on the engine's monotonic clock.
-func (w *worker) markProgress(t time.Time) {
-	w.e.counters[w.in].progress.Store(max(int64(t.Sub(w.e.epoch)), 1))
+// markProgress records that the loop finished a batch or an idle wait on
+// port p at t, on the engine's monotonic clock.
+func (w *worker) markProgress(p uint8, t time.Time) {
+	w.counters[p].progress.Store(max(int64(t.Sub(w.e.epoch)), 1))
 }
 
-// pump forwards one batch: the pipeline runs under the engine lock, the
-// flush (where the kernel does the real work of transmitting) after it.
-func (w *worker) pump() int {
+// pump forwards one batch from this worker's queue on port in and
+// flushes what it queued for transmission.
+func (w *worker) pump(in uint8) int {
 	e := w.e
-	e.mu.Lock()
-	e.txMu[w.out].Lock()
+	w.in, w.out, w.dir = in, 1-in, dirOf(in)
 	w.now = time.Now()
-	w.verifyChecksum = e.pol.VerifyChecksums == config.VerifyAll
-	w.rewrite = e.pol.MinTTL > 0 || e.pol.MaxMSS > 0 || e.pol.ClearDF || e.pol.RandomIPID
-	n := e.ports[w.in].Receive(w.handleFn, batchFrames)
-	e.mu.Unlock()
-	e.ports[w.out].Flush()
-	e.txMu[w.out].Unlock()
+	w.pol = e.pol.Load()
+	w.verifyChecksum = w.pol.VerifyChecksums == config.VerifyAll
+	w.rewrite = w.pol.MinTTL > 0 || w.pol.MaxMSS > 0 || w.pol.ClearDF || w.pol.RandomIPID
+	n := w.queue(in).Receive(w.handleFn, batchFrames)
+	for p := range w.queued {
+		if w.queued[p] {
+			w.queue(uint8(p)).Flush()
+			w.queued[p] = false
+		}
+	}
 	w.publish()
-	w.markProgress(time.Now())
+	w.markProgress(in, time.Now())
 	return n
 }
 
-// publish adds the batch's frame and byte counts to the shared counters.
+// publish adds the batch's frame and byte counts to the worker's counters.
 func (w *worker) publish() {
-	c := &w.e.counters
+	c := &w.counters
 	if w.rxFrames != 0 {
 		c[w.in].rxFrames.Add(w.rxFrames)
 		c[w.in].rxBytes.Add(w.rxBytes)
 		w.rxFrames, w.rxBytes = 0, 0
 	}
-	if w.txFrames != 0 {
-		c[w.out].txFrames.Add(w.txFrames)
-		c[w.out].txBytes.Add(w.txBytes)
-		c[w.in].lastForward.Store(w.now.UnixNano())
-		w.txFrames, w.txBytes = 0, 0
-	}
-	if w.txErrors != 0 {
-		c[w.out].txErrors.Add(w.txErrors)
-		w.txErrors = 0
+	for p := range c {
+		if w.txFrames[p] != 0 {
+			c[p].txFrames.Add(w.txFrames[p])
+			c[p].txBytes.Add(w.txBytes[p])
+			c[1-p].lastForward.Store(w.now.UnixNano())
+			w.txFrames[p], w.txBytes[p] = 0, 0
+		}
+		if w.txErrors[p] != 0 {
+			c[p].txErrors.Add(w.txErrors[p])
+			w.txErrors[p] = 0
+		}
 	}
 }
 
@@ -119,7 +147,7 @@ func (w *worker) handle(rf *afpacket.Frame) {
 	w.rxFrames++
 	w.rxBytes += uint64(len(rf.Data))
 	f := &w.frame
-	r := f.Decode(rf.Data, &e.pol)
+	r := f.Decode(rf.Data, w.pol)
 
 	// Q1: a quarantined source's frames go first, before any other work.
 	// A frame the kernel cut to its headers came from a source that was
@@ -127,20 +155,23 @@ func (w *worker) handle(rf *afpacket.Frame) {
 	// whatever the table says now.
 	keys, n := source.Keys(f, w.dir)
 	if rf.Cut || n > 0 && e.quar.Blocked(keys, n, w.now) {
-		e.drop(w.in, rf.Time, keys, n, reason.Quarantined, rf.Data, w.now)
+		w.drop(w.in, rf.Time, keys, n, reason.Quarantined, rf.Data)
 		return
 	}
 	if r != reason.None {
-		e.drop(w.in, rf.Time, keys, n, r, rf.Data, w.now)
+		w.drop(w.in, rf.Time, keys, n, r, rf.Data)
 		return
 	}
 	if f.Fragment {
-		// Held, or released with its whole datagram through fragSink.
-		e.cur = w
+		// Held, or released with its whole datagram through fragSink,
+		// which transmits it through this worker.
+		e.fragMu.Lock()
+		e.fragCur = w
 		r = e.frag.Submit(w.in, w.dir, f, w.now, w.judgeFn)
-		e.cur = nil
+		e.fragCur = nil
+		e.fragMu.Unlock()
 		if r != reason.None {
-			e.drop(w.in, rf.Time, keys, n, r, rf.Data, w.now)
+			w.drop(w.in, rf.Time, keys, n, r, rf.Data)
 		}
 		return
 	}
@@ -154,14 +185,14 @@ func (w *worker) handle(rf *afpacket.Frame) {
 			r = e.filt.Decide(f, w.dir, w.now)
 		}
 		if r != reason.None {
-			e.drop(w.in, rf.Time, keys, n, r, rf.Data, w.now)
+			w.drop(w.in, rf.Time, keys, n, r, rf.Data)
 			return
 		}
 		if w.rewrite {
-			f.Rewrite(&e.pol)
+			f.Rewrite(w.pol)
 		}
 	}
-	w.transmit(f.Data)
+	w.transmit(w.out, f.Data)
 }
 
 // judge is the filter's verdict on a reassembled datagram.
@@ -169,25 +200,30 @@ func (w *worker) judge(whole *packet.Frame, dir packet.Direction) reason.Reason 
 	return w.e.filt.Decide(whole, dir, w.now)
 }
 
-// transmit queues a frame on the worker's output port; the caller holds
-// that port's transmit lock.
-func (w *worker) transmit(frame []byte) {
-	if err := w.e.ports[w.out].Send(frame); err != nil {
-		w.txErrors++
+// transmit queues a frame on this worker's queue of port out; pump flushes
+// it at the end of the batch.
+func (w *worker) transmit(out uint8, frame []byte) {
+	w.queued[out] = true
+	if err := w.queue(out).Send(frame); err != nil {
+		w.txErrors[out]++
 		return
 	}
-	w.txFrames++
-	w.txBytes += uint64(len(frame))
+	w.txFrames[out]++
+	w.txBytes[out] += uint64(len(frame))
 }
 
-// drop counts a dropped frame on the port it arrived on, charges it to its
-// sources and keeps it in the capture ring. A quarantined source's frames
-// are counted and charged but not captured: under a flood they would push
-// the violations that explain the quarantine out of the ring within
-// milliseconds, and copying them is most of what a quarantined frame would
-// otherwise cost.
-func (e *Engine) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte, now time.Time) {
-	e.counters[port].drops[r].Add(1)
+// drop counts a frame dropped by this worker on the port it arrived on.
+func (w *worker) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte) {
+	w.e.drop(&w.counters[port], port, ts, keys, n, r, frame, w.now)
+}
+
+// drop counts a dropped frame in c, charges it to its sources and keeps
+// it in the capture ring. A quarantined source's frames are counted and
+// charged but not captured: under a flood they would push the violations
+// that explain the quarantine out of the ring within milliseconds, and
+// copying them is most of what a quarantined frame would otherwise cost.
+func (e *Engine) drop(c *portCounters, port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte, now time.Time) {
+	c.drops[r].Add(1)
 	if n > 0 {
 		e.quar.Charge(keys, n, r, now)
 	}
@@ -197,7 +233,7 @@ func (e *Engine) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key,
 }
 
 // fragSink is the Engine seen by the reassembler. It is only called with
-// Engine.mu held: from Submit (e.cur set) or from Expire.
+// Engine.fragMu held: from Submit (fragCur set) or from Expire.
 type fragSink Engine
 
 func dirOf(port uint8) packet.Direction {
@@ -208,36 +244,29 @@ func dirOf(port uint8) packet.Direction {
 }
 
 // Release forwards a fragment of a datagram that passed, to the port
-// opposite the one it arrived on.
+// opposite the one it arrived on, through the worker that completed the
+// datagram: it owns a queue on both ports, so a datagram whose fragments
+// arrived on different workers, or on both ports, needs no hand-over.
 func (s *fragSink) Release(port uint8, frame []byte) {
 	e := (*Engine)(s)
-	w := e.cur
-	if w != nil && w.in == port {
-		w.transmit(frame)
+	if w := e.fragCur; w != nil {
+		w.transmit(1-port, frame)
 		return
 	}
-	// A datagram whose fragments arrived on both ports: the held fragment
-	// goes out through the other worker's port, under that port's lock.
-	out := 1 - port
-	e.txMu[out].Lock()
-	err := e.ports[out].Send(frame)
-	e.ports[out].Flush()
-	e.txMu[out].Unlock()
-	if err != nil {
-		e.counters[out].txErrors.Add(1)
-		return
-	}
-	e.counters[out].txFrames.Add(1)
-	e.counters[out].txBytes.Add(uint64(len(frame)))
+	// Only Submit completes datagrams; were that ever to change, the
+	// fragment is counted as one that could not be queued, not lost
+	// silently.
+	e.hk[1-port].txErrors.Add(1)
 }
 
 // Drop accounts for a held fragment that died with its datagram.
 func (s *fragSink) Drop(port uint8, frame []byte, r reason.Reason, f *packet.Frame) {
 	e := (*Engine)(s)
 	keys, n := source.Keys(f, dirOf(port))
-	now := time.Now()
-	if w := e.cur; w != nil {
-		now = w.now
+	if w := e.fragCur; w != nil {
+		w.drop(port, w.now, keys, n, r, frame)
+		return
 	}
-	e.drop(port, now, keys, n, r, frame, now)
+	now := time.Now()
+	e.drop(&e.hk[port], port, now, keys, n, r, frame, now)
 }

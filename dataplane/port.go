@@ -6,12 +6,14 @@ import (
 	"github.com/rackwall/rackwall/dataplane/afpacket"
 )
 
-// Port is one side of the bridge as the engine sees it. *afpacket.Port is
-// the real one; MemPort is an in-memory one for tests and simulation.
+// Port is one queue of one side of the bridge as the engine sees it: a
+// receive queue and a transmit path, both served by one worker.
+// *afpacket.Port is the real one; MemPort is an in-memory one for tests
+// and simulation. A port of several queues is a list of them, one per
+// worker (afpacket.OpenQueues, MemQueues).
 //
-// Receiving (Wait, Receive) happens on one goroutine. Send and Flush are
-// called with the port's transmit lock held by the engine, so a port needs
-// no locking of its own.
+// Receiving (Wait, Receive) and transmitting (Send, Flush) happen on the
+// worker's goroutine, so a queue needs no locking of its own.
 type Port interface {
 	// Name identifies the port in logs and counters.
 	Name() string
@@ -35,3 +37,22 @@ type portStatser interface {
 }
 
 var _ Port = (*afpacket.Port)(nil)
+
+// waitPair blocks until either of a worker's two queues has frames ready
+// or d has passed. AF_PACKET queues wait in one ppoll and in-memory ones
+// in one select; any other pair (test doubles wrapping a port) is waited
+// on in turn, half the time each, which delays the second by at most d/2
+// when the first is idle.
+func waitPair(a, b Port, d time.Duration) bool {
+	switch pa := a.(type) {
+	case *afpacket.Port:
+		if pb, ok := b.(*afpacket.Port); ok {
+			return afpacket.WaitPair(pa, pb, d)
+		}
+	case *MemPort:
+		if pb, ok := b.(*MemPort); ok {
+			return waitMemPair(pa, pb, d)
+		}
+	}
+	return a.Wait(d/2) || b.Wait(d/2)
+}

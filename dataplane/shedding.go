@@ -52,8 +52,8 @@ func (e *Engine) watchQuarantines() {
 	})
 }
 
-// updateShedding compiles the quarantined sources into each port's socket
-// filter (see package shed), the busiest sources first since a program
+// updateShedding compiles the quarantined sources into the socket filter
+// of each port's every queue (see package shed), the busiest sources first since a program
 // holds a bounded number. Programs that would match what they already
 // match are not reinstalled.
 func (e *Engine) updateShedding(now time.Time) {
@@ -71,13 +71,21 @@ func (e *Engine) updateShedding(now time.Time) {
 	}
 	full := false
 	for i, p := range e.ports {
-		fp, ok := p.(filterPort)
-		if !ok {
-			continue
-		}
 		prog, used, err := shed.Program(keys, uint8(i) == Rack, protect)
 		if err != nil {
 			e.log.Error("quarantine filter not built", "port", p.Name(), "err", err)
+			continue
+		}
+		// Every queue's socket gets the program: the fanout spreads a
+		// flooding source's frames over all of them.
+		installed := false
+		for _, q := range e.queues[i] {
+			if fp, ok := q.(filterPort); ok {
+				fp.SetFilter(prog, shed.Snap)
+				installed = true
+			}
+		}
+		if !installed {
 			continue
 		}
 		if used < len(keys) && !e.shed.full {
@@ -85,7 +93,6 @@ func (e *Engine) updateShedding(now time.Time) {
 				"port", p.Name(), "in_filter", used, "quarantined", len(keys))
 		}
 		full = full || used < len(keys)
-		fp.SetFilter(prog, shed.Snap)
 	}
 	e.shed.keys, e.shed.protect, e.shed.full = keys, protect, full
 }

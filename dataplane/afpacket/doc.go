@@ -10,6 +10,13 @@
 // transmits on it without sharing any ring state, and lets each half reopen
 // itself after the interface goes away and comes back.
 //
+// OpenQueues opens several Ports on one interface, one per packet loop:
+// their receive sockets join one PACKET_FANOUT group whose classic BPF
+// program (fanout.go) picks a queue by a symmetric flow hash, so both
+// directions of a connection, and every fragment of a datagram, reach
+// queues of the same index on both sides of the bridge. WaitPair waits on
+// one queue of each side at once.
+//
 // Frames are handed out byte-identical to what was on the wire: a VLAN tag
 // the kernel moved into ring metadata is put back in front of the payload.
 package afpacket

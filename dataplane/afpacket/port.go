@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,16 +16,23 @@ import (
 // interface is still the same one and still up.
 const linkCheckEvery = time.Second
 
-// Port is one bridge port. Receiving (Wait, Receive) must happen on one
-// goroutine and transmitting (Send, Flush) on one goroutine; the two may
-// differ. Stats, LinkUp and Name are safe from anywhere.
+// Port is one bridge port, or one queue of it (OpenQueues). Receiving
+// (Wait, Receive) must happen on one goroutine and transmitting (Send,
+// Flush) on one goroutine; the two may differ. Stats, LinkUp and Name are
+// safe from anywhere.
 type Port struct {
 	name string
 	opts Options
 	log  *slog.Logger
 
+	// fanout is the group this queue's receive socket joins; nil for a
+	// port of one queue.
+	fanout *fanoutGroup
+
 	// Receive half: owned by the receiving goroutine.
 	rx        *rxRing
+	pair      [2]unix.PollFd // WaitPair's poll set, kept here so waiting allocates nothing
+	pairTime  unix.Timespec
 	rxRetry   backoff
 	nextCheck time.Time
 
@@ -49,6 +57,57 @@ type Port struct {
 // Open binds a port to the named interface. The interface must exist now;
 // later it may go down, vanish and come back and the port follows it.
 func Open(ifname string, opts Options) (*Port, error) {
+	return open(ifname, opts, nil)
+}
+
+// OpenQueues binds n queues to the named interface, each with its own
+// receive ring and transmit socket, for n goroutines to serve in
+// parallel. With n > 1 the receive sockets form one fanout group (see
+// fanout.go): every frame reaches exactly one queue, and both directions
+// of a connection reach queues of the same index on every interface.
+// Ring sizes left at zero in opts are the defaults divided among the
+// queues, so n queues take about the memory one port takes.
+func OpenQueues(ifname string, n int, opts Options) ([]*Port, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("afpacket: %d queues", n)
+	}
+	if n == 1 {
+		p, err := Open(ifname, opts)
+		if err != nil {
+			return nil, err
+		}
+		return []*Port{p}, nil
+	}
+	if opts.NumBlocks == 0 {
+		opts.NumBlocks = max(DefaultNumBlocks/n, minQueueBlocks)
+	}
+	if opts.TXFrames == 0 {
+		opts.TXFrames = max(DefaultTXFrames/n, minQueueTXFrames)
+	}
+	g := newFanoutGroup()
+	ports := make([]*Port, 0, n)
+	for range n {
+		p, err := open(ifname, opts, g)
+		if err != nil {
+			for _, q := range ports {
+				q.Close()
+			}
+			return nil, err
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// The least a queue gets when the defaults are divided: 16 blocks of
+// 64 KiB (1 MiB) of receive ring and room for four batches of 64 frames
+// to transmit.
+const (
+	minQueueBlocks   = 16
+	minQueueTXFrames = 256
+)
+
+func open(ifname string, opts Options, g *fanoutGroup) (*Port, error) {
 	st, err := queryLink(ifname)
 	if err != nil {
 		return nil, err
@@ -62,10 +121,10 @@ func Open(ifname string, opts Options) (*Port, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Port{name: ifname, opts: o, log: o.Logger, txFd: -1}
+	p := &Port{name: ifname, opts: o, log: o.Logger, txFd: -1, fanout: g}
 	p.up.Store(st.up)
 	p.ifindex.Store(int64(st.ifindex))
-	if p.rx, err = openRX(st.ifindex, o); err != nil {
+	if p.rx, err = p.openRX(st.ifindex); err != nil {
 		return nil, fmt.Errorf("port %s: %w", ifname, err)
 	}
 	if err := p.openTX(st.ifindex); err != nil {
@@ -92,6 +151,22 @@ func (p *Port) Fd() int {
 	return p.rx.fd
 }
 
+// openRX opens a receive ring on ifindex and joins the queue's fanout
+// group, if it has one.
+func (p *Port) openRX(ifindex int) (*rxRing, error) {
+	rx, err := openRX(ifindex, p.opts)
+	if err != nil {
+		return nil, err
+	}
+	if p.fanout != nil {
+		if err := p.fanout.join(rx.fd, ifindex); err != nil {
+			rx.close()
+			return nil, err
+		}
+	}
+	return rx, nil
+}
+
 // Wait blocks until received frames are ready or d has passed, and reports
 // whether frames are ready. It also notices link changes: a socket error or
 // a periodic check makes it look up the interface, and an interface that
@@ -101,17 +176,8 @@ func (p *Port) Wait(d time.Duration) bool {
 		p.reopenRX(d)
 		return false
 	}
-	p.applyFilter()
-	if p.rx.ready() {
-		return true
-	}
-	now := time.Now()
-	if !now.Before(p.nextCheck) {
-		p.nextCheck = now.Add(linkCheckEvery)
-		p.checkRX()
-		if p.rx == nil {
-			return false
-		}
+	if ready, ok := p.beforeWait(); ready || !ok {
+		return ready
 	}
 	if p.rx.poll(d) {
 		p.checkRX()
@@ -120,6 +186,68 @@ func (p *Port) Wait(d time.Duration) bool {
 		}
 	}
 	return p.rx.ready()
+}
+
+// WaitPair is Wait on two ports served by the same goroutine (one queue
+// of each side of the bridge): it blocks until either has frames ready or
+// d has passed, and reports whether one has.
+func WaitPair(a, b *Port, d time.Duration) bool {
+	n := 0
+	var who [2]*Port
+	for _, p := range [2]*Port{a, b} {
+		if p.rx == nil {
+			p.reopenRX(0)
+			if p.rx == nil {
+				continue
+			}
+		}
+		ready, ok := p.beforeWait()
+		if ready {
+			return true
+		}
+		if ok {
+			a.pair[n] = unix.PollFd{Fd: int32(p.rx.fd), Events: unix.POLLIN}
+			who[n] = p
+			n++
+		}
+	}
+	if n == 0 {
+		// Both interfaces are gone: wait out the retry, as Wait does.
+		time.Sleep(min(d, backoffMin))
+		return false
+	}
+	a.pairTime = unix.NsecToTimespec(int64(d))
+	_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&a.pair[0])), uintptr(n),
+		uintptr(unsafe.Pointer(&a.pairTime)), 0, 0, 0)
+	ready := false
+	for i, p := range who[:n] {
+		if e == 0 && a.pair[i].Revents&unix.POLLERR != 0 {
+			unix.GetsockoptInt(p.rx.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			p.checkRX()
+		}
+		ready = ready || p.rx != nil && p.rx.ready()
+	}
+	return ready
+}
+
+// beforeWait does what comes before blocking on a port's socket: install
+// the newest filter, and look the interface up when it is due. It reports
+// whether frames are ready already and whether there still is a socket
+// to wait on.
+func (p *Port) beforeWait() (ready, ok bool) {
+	p.applyFilter()
+	if p.rx.ready() {
+		return true, true
+	}
+	now := time.Now()
+	if !now.Before(p.nextCheck) {
+		p.nextCheck = now.Add(linkCheckEvery)
+		p.checkRX()
+		if p.rx == nil {
+			return false, false
+		}
+	}
+	return false, true
 }
 
 // Receive hands up to maxFrames ready frames to fn (0 means every ready
@@ -184,7 +312,7 @@ func (p *Port) reopenRX(wait time.Duration) {
 	st, err := queryLink(p.name)
 	if err == nil {
 		var rx *rxRing
-		if rx, err = openRX(st.ifindex, p.opts); err == nil {
+		if rx, err = p.openRX(st.ifindex); err == nil {
 			p.rx = rx
 			p.applyFilter()
 			p.rxRetry.reset()

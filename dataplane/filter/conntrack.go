@@ -114,18 +114,18 @@ func newConnTable(size int, seed uint64) *connTable {
 	return t
 }
 
-func (t *connTable) lookup(k *connKey) (int32, uint32) {
-	h := hashKey(t.seed, k)
+// lookup finds k, whose hash (hashKey with the table's seed) is h.
+func (t *connTable) lookup(k *connKey, h uint32) int32 {
 	pos := uint64(h) & t.index.mask
 	for {
 		s := t.index.slots[pos]
 		if s == 0 {
-			return -1, h
+			return -1
 		}
 		if uint32(s>>32) == h {
 			i := int32(uint32(s)) - 1
 			if t.entries[i].key == *k {
-				return i, h
+				return i
 			}
 		}
 		pos = (pos + 1) & t.index.mask

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,16 +16,23 @@ import (
 
 // Filter is the stateful filter: compiled rules plus the connection table.
 //
-// Judge, Decide and Expire belong to the packet loop and must be called
-// from one goroutine. Load, Rules and Stats may be called from any
-// goroutine at any time.
+// Every method is safe for concurrent use, so any number of packet loops
+// may judge at once. The connection table is split into shards by the
+// hash of the connection key, which names a connection the same way from
+// both directions: both directions of a flow meet in one shard, whichever
+// loop sees them, and loops working on different flows rarely wait for
+// each other. The new-connection rate limits, shared by every flow of a
+// source, have a lock of their own.
 type Filter struct {
 	compiled atomic.Pointer[compiled]
 	loadMu   sync.Mutex // orders concurrent Loads
 	gen      uint64     // guarded by loadMu
 
-	ct   *connTable
-	rate *rateTable // nil: no new-connection rate limit
+	seed   uint64
+	shards []shard
+
+	rateMu sync.Mutex
+	rate   *rateTable // nil: no new-connection rate limit; guarded by rateMu
 
 	rateLimited atomic.Uint64
 	tableFull   atomic.Uint64
@@ -45,16 +53,77 @@ type Verdict struct {
 	Tracked bool
 }
 
+// shard is one part of the connection table with its lock. It is padded
+// so two shards' locks never share a cache line.
+type shard struct {
+	mu sync.Mutex
+	ct *connTable
+	_  [48]byte
+}
+
 // New returns a filter with an empty rule set (default pass) and a
-// connection table of p.MaxConnections entries, allocated now.
-func New(p *config.Policy) *Filter {
+// connection table of p.MaxConnections entries in one shard, allocated now.
+func New(p *config.Policy) *Filter { return NewSharded(p, 1) }
+
+// NewSharded is New with the connection table split into shards for
+// concurrent packet loops. Each shard holds an equal part of
+// p.MaxConnections and is full (FW3) when its part is: the table as a
+// whole may refuse a connection with room left in other shards.
+//
+// A connection's shard is its flow hash (FlowHash) modulo shards, the
+// hash by which the ports' fanout hands frames to workers. With shards a
+// multiple of the number of workers, every shard is used by one worker
+// alone while the fanout keeps flows on their workers, so shards do not
+// travel between CPU caches; a flow that reaches another worker (a
+// reassembled datagram, say) still finds its one shard, under its lock.
+// Within a shard, entries are found by a hash with a random seed, so the
+// unseeded shard choice gives nobody collisions to aim at.
+func NewSharded(p *config.Policy, shards int) *Filter {
+	n := max(shards, 1)
 	seed := rand.Uint64()
 	f := &Filter{
-		ct:   newConnTable(p.MaxConnections, seed),
-		rate: newRateTable(p.ConnRate, p.ConnBurst, p.MaxSources, seed^0x9e3779b97f4a7c15),
+		seed:   seed,
+		shards: make([]shard, n),
+		rate:   newRateTable(p.ConnRate, p.ConnBurst, p.MaxSources, seed^0x9e3779b97f4a7c15),
+	}
+	per := (p.MaxConnections + n - 1) / n
+	for i := range f.shards {
+		f.shards[i].ct = newConnTable(per, seed)
 	}
 	f.Load(nil)
 	return f
+}
+
+// lockShard returns k's shard, locked, and k's hash in the shard's index.
+func (f *Filter) lockShard(k *connKey) (*shard, uint32) {
+	sh := &f.shards[0]
+	if len(f.shards) > 1 {
+		sh = &f.shards[flowHash(k)%uint32(len(f.shards))]
+	}
+	sh.mu.Lock()
+	return sh, hashKey(f.seed, k)
+}
+
+// flowHash is FlowHash of a connection key: its addresses (IPv4-mapped,
+// whose constant words cancel out) and ports XOR-ed word by word. An ICMP
+// echo's identifier is both its ports and cancels out too, as it is not
+// part of the fanout's hash.
+func flowHash(k *connKey) uint32 {
+	var h uint32
+	for i := 0; i < 16; i += 4 {
+		h ^= binary.BigEndian.Uint32(k.a[i:]) ^ binary.BigEndian.Uint32(k.b[i:])
+	}
+	return FoldFlowHash(h ^ uint32(k.pa^k.pb))
+}
+
+// FoldFlowHash finishes a flow hash: source XOR destination address, as
+// 32-bit words, XOR source XOR destination port for TCP and UDP, folded
+// so every bit reaches the low ones. The fanout program of package
+// afpacket computes the same, in the kernel, to pick a worker's queue.
+func FoldFlowHash(h uint32) uint32 {
+	h ^= h >> 16
+	h ^= h >> 8
+	return h
 }
 
 // Load compiles rs and makes it the rule set of every following packet. A
@@ -98,15 +167,17 @@ func (f *Filter) Judge(fr *packet.Frame, dir packet.Direction, now time.Time) Ve
 		q.hasPorts, q.sport, q.dport = true, fr.SrcPort, fr.DstPort
 		seg := readSegment(fr)
 		k, srcIsA := makeKey(src, dst, fr.SrcPort, fr.DstPort, fr.Proto, vlan)
-		i, h := f.ct.lookup(&k)
+		sh, h := f.lockShard(&k)
+		defer sh.mu.Unlock()
+		i := sh.ct.lookup(&k, h)
 		if i >= 0 {
-			v, restart := f.trackedTCP(c, i, srcIsA, dir, &seg, ns)
+			v, restart := f.trackedTCP(c, sh.ct, i, srcIsA, dir, &seg, ns)
 			if !restart {
 				return v
 			}
-			f.ct.remove(i) // port reuse after close: judge the SYN afresh
+			sh.ct.remove(i) // port reuse after close: judge the SYN afresh
 		}
-		return f.newConn(c, &q, &k, h, srcIsA, dir, fr, ns, &seg)
+		return f.newConn(c, sh.ct, &q, &k, h, srcIsA, dir, fr, ns, &seg)
 
 	case fr.Proto == rules.ProtoUDP && hasL4:
 		q.hasPorts, q.sport, q.dport = true, fr.SrcPort, fr.DstPort
@@ -126,12 +197,14 @@ func (f *Filter) Judge(fr *packet.Frame, dir packet.Direction, now time.Time) Ve
 			return f.stateless(c, &q) // neighbour discovery, router adverts, ...
 		}
 		k, srcIsA := makeKey(src, dst, fr.ICMPID, fr.ICMPID, fr.Proto, vlan)
-		i, h := f.ct.lookup(&k)
+		sh, h := f.lockShard(&k)
+		defer sh.mu.Unlock()
+		i := sh.ct.lookup(&k, h)
 		switch {
 		case i >= 0:
-			return f.trackedGeneric(c, i, srcIsA, dir, ns)
+			return f.trackedGeneric(c, sh.ct, i, srcIsA, dir, ns)
 		case fr.ICMPType == req:
-			return f.newConn(c, &q, &k, h, srcIsA, dir, fr, ns, nil)
+			return f.newConn(c, sh.ct, &q, &k, h, srcIsA, dir, fr, ns, nil)
 		}
 		return f.stateless(c, &q) // an echo reply nobody asked for: rules decide
 
@@ -156,11 +229,13 @@ func innermostVLAN(fr *packet.Frame) uint16 {
 
 // trackOrOpen follows a UDP or other pseudo-connection, or opens one.
 func (f *Filter) trackOrOpen(c *compiled, q *query, k *connKey, srcIsA bool, dir packet.Direction, fr *packet.Frame, ns int64) Verdict {
-	i, h := f.ct.lookup(k)
+	sh, h := f.lockShard(k)
+	defer sh.mu.Unlock()
+	i := sh.ct.lookup(k, h)
 	if i >= 0 {
-		return f.trackedGeneric(c, i, srcIsA, dir, ns)
+		return f.trackedGeneric(c, sh.ct, i, srcIsA, dir, ns)
 	}
-	return f.newConn(c, q, k, h, srcIsA, dir, fr, ns, nil)
+	return f.newConn(c, sh.ct, q, k, h, srcIsA, dir, fr, ns, nil)
 }
 
 // stateless judges a packet by the rules alone, creating no state (FW1).
@@ -178,8 +253,8 @@ func (f *Filter) stateless(c *compiled, q *query) Verdict {
 }
 
 // newConn judges the first packet of a connection and tracks it if it
-// passes.
-func (f *Filter) newConn(c *compiled, q *query, k *connKey, h uint32, srcIsA bool, dir packet.Direction, fr *packet.Frame, ns int64, seg *tcpSegment) Verdict {
+// passes. The caller holds the lock of t, k's shard.
+func (f *Filter) newConn(c *compiled, t *connTable, q *query, k *connKey, h uint32, srcIsA bool, dir packet.Direction, fr *packet.Frame, ns int64, seg *tcpSegment) Verdict {
 	v := f.stateless(c, q)
 	if v.Reason != reason.None {
 		return v
@@ -200,7 +275,7 @@ func (f *Filter) newConn(c *compiled, q *query, k *connKey, h uint32, srcIsA boo
 		v.Reason = reason.ConnRateLimited
 		return v
 	}
-	if !f.ct.makeRoom(ns) {
+	if !t.makeRoom(ns) {
 		f.tableFull.Add(1)
 		v.Reason = reason.ConnTableFull
 		return v
@@ -212,8 +287,8 @@ func (f *Filter) newConn(c *compiled, q *query, k *connKey, h uint32, srcIsA boo
 	case q.isICMP:
 		st = ICMPEcho
 	}
-	i := f.ct.insert(k, h, st, ns)
-	e := &f.ct.entries[i]
+	i := t.insert(k, h, st, ns)
+	e := &t.entries[i]
 	e.origIsA, e.origDir, e.gen, e.origICMPType = srcIsA, dir, c.gen, q.icmpType
 	if seg != nil {
 		startTCP(e, seg)
@@ -255,8 +330,8 @@ func (f *Filter) stillAllowed(c *compiled, e *conn) bool {
 // trackedTCP judges a segment of a tracked TCP connection: it must come
 // from the side it claims and fit the state machine and windows (FW2), and
 // the connection must still be allowed by the current rules (FW1).
-func (f *Filter) trackedTCP(c *compiled, i int32, srcIsA bool, dir packet.Direction, seg *tcpSegment, ns int64) (Verdict, bool) {
-	e := &f.ct.entries[i]
+func (f *Filter) trackedTCP(c *compiled, t *connTable, i int32, srcIsA bool, dir packet.Direction, seg *tcpSegment, ns int64) (Verdict, bool) {
+	e := &t.entries[i]
 	fromOrig := e.fromOrig(srcIsA)
 	if !directionOK(e, fromOrig, dir) {
 		return Verdict{Reason: reason.ConnInvalid, Rule: -1}, false
@@ -269,30 +344,30 @@ func (f *Filter) trackedTCP(c *compiled, i int32, srcIsA bool, dir packet.Direct
 		return Verdict{Reason: reason.ConnInvalid, Rule: -1}, false
 	}
 	if !f.stillAllowed(c, e) {
-		f.ct.remove(i)
+		t.remove(i)
 		return Verdict{Reason: reason.FilterBlocked, Rule: -1}, false
 	}
-	f.ct.touch(i, st, ns)
+	t.touch(i, st, ns)
 	return Verdict{Rule: -1, Tracked: true}, false
 }
 
 // trackedGeneric is trackedTCP for UDP, ICMP echo and other protocols:
 // the right side (FW2) and still allowed (FW1).
-func (f *Filter) trackedGeneric(c *compiled, i int32, srcIsA bool, dir packet.Direction, ns int64) Verdict {
-	e := &f.ct.entries[i]
+func (f *Filter) trackedGeneric(c *compiled, t *connTable, i int32, srcIsA bool, dir packet.Direction, ns int64) Verdict {
+	e := &t.entries[i]
 	fromOrig := e.fromOrig(srcIsA)
 	if !directionOK(e, fromOrig, dir) {
 		return Verdict{Reason: reason.ConnInvalid, Rule: -1}
 	}
 	if !f.stillAllowed(c, e) {
-		f.ct.remove(i)
+		t.remove(i)
 		return Verdict{Reason: reason.FilterBlocked, Rule: -1}
 	}
 	st := e.state
 	if !fromOrig && st == Single {
 		st = Multiple
 	}
-	f.ct.touch(i, st, ns)
+	t.touch(i, st, ns)
 	return Verdict{Rule: -1, Tracked: true}
 }
 
@@ -310,11 +385,13 @@ func (f *Filter) related(c *compiled, fr *packet.Frame, dir packet.Direction, vl
 		qt.sp, qt.dp = 0, 0
 	}
 	k, srcIsA := makeKey(qt.src, qt.dst, qt.sp, qt.dp, qt.proto, vlan)
-	i, _ := f.ct.lookup(&k)
+	sh, h := f.lockShard(&k)
+	defer sh.mu.Unlock()
+	i := sh.ct.lookup(&k, h)
 	if i < 0 {
 		return Verdict{}, false
 	}
-	e := &f.ct.entries[i]
+	e := &sh.ct.entries[i]
 	fromOrig := e.fromOrig(srcIsA)
 	// The quoted packet travelled one way; the error about it comes back
 	// the other way.
@@ -331,7 +408,7 @@ func (f *Filter) related(c *compiled, fr *packet.Frame, dir packet.Direction, vl
 		}
 	}
 	if !f.stillAllowed(c, e) {
-		f.ct.remove(i)
+		sh.ct.remove(i)
 		return Verdict{Reason: reason.FilterBlocked, Rule: -1}, true
 	}
 	return Verdict{Rule: -1, Tracked: true}, true
@@ -344,6 +421,8 @@ func (f *Filter) allowNewConn(fr *packet.Frame, dir packet.Direction, ns int64) 
 	if r == nil {
 		return true
 	}
+	f.rateMu.Lock()
+	defer f.rateMu.Unlock()
 	keys, n := source.Keys(fr, dir)
 	var idx [source.MaxKeys]int
 	for j := 0; j < n; j++ {
@@ -364,10 +443,16 @@ func (f *Filter) allowNewConn(fr *packet.Frame, dir packet.Direction, ns int64) 
 	return true
 }
 
-// Expire removes connections idle past their state's timeout. Call it from
-// the packet loop now and then (once a second is plenty).
+// Expire removes connections idle past their state's timeout. Call it now
+// and then (once a second is plenty); it locks one shard at a time.
 func (f *Filter) Expire(now time.Time) {
-	f.ct.expire(now.UnixNano())
+	ns := now.UnixNano()
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		sh.ct.expire(ns)
+		sh.mu.Unlock()
+	}
 }
 
 // Stats is a snapshot of the filter's counters.
@@ -386,18 +471,21 @@ type Stats struct {
 // Stats returns the current counters; safe from any goroutine.
 func (f *Filter) Stats() Stats {
 	s := Stats{
-		Capacity:    len(f.ct.entries),
-		Evictions:   f.ct.evictions.Load(),
-		Expired:     f.ct.expired.Load(),
 		TableFull:   f.tableFull.Load(),
 		RateLimited: f.rateLimited.Load(),
 		Logged:      f.logged.Load(),
 		Generation:  f.compiled.Load().gen,
 	}
-	for st := TCPSynSent; st < NumStates; st++ {
-		n := int(f.ct.count[st].Load())
-		s.ByState[st] = n
-		s.Connections += n
+	for i := range f.shards {
+		ct := f.shards[i].ct
+		s.Capacity += len(ct.entries)
+		s.Evictions += ct.evictions.Load()
+		s.Expired += ct.expired.Load()
+		for st := TCPSynSent; st < NumStates; st++ {
+			n := int(ct.count[st].Load())
+			s.ByState[st] += n
+			s.Connections += n
+		}
 	}
 	return s
 }

@@ -1,10 +1,14 @@
 package filter
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rackwall/rackwall/dataplane/config"
 	"github.com/rackwall/rackwall/dataplane/packet"
 	"github.com/rackwall/rackwall/dataplane/reason"
 	"github.com/rackwall/rackwall/dataplane/rules"
@@ -484,10 +488,10 @@ func TestTableStaysConsistentUnderChurn(t *testing.T) {
 			now = now.Add(40 * time.Second) // a lull: half-open entries time out
 		}
 		if i%1000 == 0 {
-			checkTable(t, f.ct)
+			checkTable(t, f.shards[0].ct)
 		}
 	}
-	checkTable(t, f.ct)
+	checkTable(t, f.shards[0].ct)
 	if st := f.Stats(); st.Expired == 0 || st.Evictions == 0 {
 		t.Fatalf("churn did not exercise expiry and eviction: %+v", st)
 	}
@@ -544,6 +548,67 @@ func TestConcurrentLoadAndStats(t *testing.T) {
 		f.Decide(fr, direction(fr), now)
 		if i%100 == 0 {
 			f.Expire(now)
+		}
+	}
+}
+
+// A sharded filter judged from several goroutines at once tracks every
+// connection once, whichever goroutine sees which direction, and its
+// capacity is max_connections over all shards.
+func TestShardedFilterConcurrentJudges(t *testing.T) {
+	p := config.Default()
+	p.MaxConnections = 4096
+	f := NewSharded(&p, 8)
+	if st := f.Stats(); st.Capacity != 4096 {
+		t.Fatalf("capacity %d, want 4096", st.Capacity)
+	}
+	const flows, loops = 1000, 4
+	now := time.Unix(1_700_000_000, 0)
+	var wg sync.WaitGroup
+	fails := make(chan string, loops)
+	for g := range loops {
+		wg.Go(func() {
+			for i := g; i < flows; i += loops {
+				a, b := fmt.Sprintf("192.0.2.%d", i%256), fmt.Sprintf("198.51.100.%d", i/256)
+				out := udp(a, b, uint16(10000+i), 53).frame()
+				back := udp(b, a, 53, uint16(10000+i)).frame()
+				if r := f.Decide(out, packet.Out, now); r != reason.None {
+					fails <- r.String()
+					return
+				}
+				if r := f.Decide(back, packet.In, now); r != reason.None {
+					fails <- r.String()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(fails)
+	for r := range fails {
+		t.Fatalf("a flow was refused: %s", r)
+	}
+	if st := f.Stats(); st.Connections != flows || st.ByState[Multiple] != flows {
+		t.Fatalf("%d connections, %d answered; want %d of each", st.Connections, st.ByState[Multiple], flows)
+	}
+	for i := range f.shards {
+		checkTable(t, f.shards[i].ct)
+	}
+}
+
+// A connection's shard follows the fanout's flow hash, the same from both
+// directions: address words and ports XOR-ed, then folded.
+func TestShardFollowsFlowHash(t *testing.T) {
+	for i := range 200 {
+		a, b := fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("198.51.100.%d", 255-i)
+		sp, dp := uint16(1024+i*7), uint16(443)
+		there, back := udp(a, b, sp, dp).frame(), udp(b, a, dp, sp).frame()
+		k1, _ := makeKey(there.Src, there.Dst, sp, dp, rules.ProtoUDP, 0)
+		k2, _ := makeKey(back.Src, back.Dst, dp, sp, rules.ProtoUDP, 0)
+		s4, d4 := there.Src.As4(), there.Dst.As4()
+		want := FoldFlowHash(binary.BigEndian.Uint32(s4[:]) ^ binary.BigEndian.Uint32(d4[:]) ^ uint32(sp^dp))
+		if h1, h2 := flowHash(&k1), flowHash(&k2); h1 != want || h2 != want {
+			t.Fatalf("flow %d: hashes %#x and %#x, want %#x both ways", i, h1, h2, want)
 		}
 	}
 }

@@ -3,7 +3,10 @@
 // sanitization pipeline; /metrics and the control socket are optional.
 //
 //	rackwall-dataplane --uplink IF --rack IF [--config FILE] [--rules FILE]
-//	                   [--metrics ADDR] [--control SOCKET]
+//	                   [--metrics ADDR] [--control SOCKET] [--workers N]
+//
+// --workers runs N packet loops (default: one per CPU), each with a queue
+// of its own on both interfaces; 1 runs a single loop with no fanout.
 //
 // It logs one line per notable event to stderr, reloads --config and
 // --rules on SIGHUP (a file with errors is refused and the running one
@@ -20,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -46,8 +50,13 @@ type flags struct {
 	blockTimeout  time.Duration
 	txFrames      int
 	txMode        string
+	workers       int
 	logLevelDebug bool
+	cpuProfile    string
 }
+
+// maxWorkers bounds --workers: each worker holds rings on both ports.
+const maxWorkers = 256
 
 func parseFlags(args []string) (flags, error) {
 	var f flags
@@ -59,11 +68,13 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&f.controlPath, "control", "", "serve the control API on this unix socket")
 	fs.IntVar(&f.blockSize, "ring-block-size", afpacket.DefaultBlockSize, "RX ring block size in bytes")
-	fs.IntVar(&f.blocks, "ring-blocks", afpacket.DefaultNumBlocks, "RX ring blocks per port")
+	fs.IntVar(&f.blocks, "ring-blocks", 0, fmt.Sprintf("RX ring blocks per queue (0: %d divided among the workers)", afpacket.DefaultNumBlocks))
 	fs.DurationVar(&f.blockTimeout, "ring-block-timeout", afpacket.DefaultBlockTimeout, "RX ring block timeout")
-	fs.IntVar(&f.txFrames, "tx-frames", afpacket.DefaultTXFrames, "TX slots per port")
+	fs.IntVar(&f.txFrames, "tx-frames", 0, fmt.Sprintf("TX slots per queue (0: %d divided among the workers)", afpacket.DefaultTXFrames))
+	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "packet loops, each with a queue on both ports (1: no fanout)")
 	fs.StringVar(&f.txMode, "tx-mode", "ring", "transmit with a TX ring (ring) or sendmmsg")
 	fs.BoolVar(&f.logLevelDebug, "debug", false, "log debug lines too")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file on exit")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -72,6 +83,9 @@ func parseFlags(args []string) (flags, error) {
 	}
 	if f.uplink == "" || f.rack == "" {
 		return f, errors.New("--uplink and --rack are required")
+	}
+	if f.workers < 1 || f.workers > maxWorkers {
+		return f, fmt.Errorf("--workers %d: want 1 to %d", f.workers, maxWorkers)
 	}
 	if f.txMode != "ring" && f.txMode != "sendmmsg" {
 		return f, fmt.Errorf("--tx-mode %q: want ring or sendmmsg", f.txMode)
@@ -97,6 +111,16 @@ func run(args []string) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		log.Error("cannot profile", "err", err)
+		return 2
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			log.Error("cpu profile", "file", f.cpuProfile, "err", err)
+		}
+	}()
 
 	files := sources{configPath: f.configPath, rulesPath: f.rulesPath}
 	pol, err := files.loadPolicy()
@@ -118,7 +142,7 @@ func run(args []string) int {
 		opts.TXMode = afpacket.TXSendmmsg
 	}
 	e, err := dataplane.New(dataplane.Config{
-		Uplink: f.uplink, Rack: f.rack, Policy: &pol, Rules: rs, Logger: log, PortOptions: opts,
+		Uplink: f.uplink, Rack: f.rack, Workers: f.workers, Policy: &pol, Rules: rs, Logger: log, PortOptions: opts,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -74,6 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--uplink", "a"},
 		{"--uplink", "a", "--rack", "b", "extra"},
 		{"--uplink", "a", "--rack", "b", "--tx-mode", "carrier-pigeon"},
+		{"--uplink", "a", "--rack", "b", "--workers", "0"},
 	} {
 		if code, _ := runCommand(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
