@@ -61,7 +61,7 @@ generate:
 	cd webui && $(GO) tool templ generate
 
 bench:
-	@scripts/host-deps.sh lab
+	@scripts/host-deps.sh lab bench
 	$(GO) test -run '^$$' -bench . -benchmem ./dataplane/...
 	$(GO) run ./tests/bench
 

@@ -6,7 +6,8 @@
 # Groups: test (unit, lab and qemu tests), lab (the rack lab), run (make run),
 # image (the image builder), browser (the headless UI test), race (the race
 # detector: cgo needs a C compiler and the C library headers), monitoring
-# (promtool and a Prometheus server for the shipped rules and the alert test).
+# (promtool and a Prometheus server for the shipped rules and the alert test),
+# bench (make bench's capacity part pins the generator and the box to CPUs).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -15,7 +16,7 @@ declare -A pkg_of=(
 	[ping]=iputils-ping [pgrep]=procps [unsquashfs]=squashfs-tools
 	[e2fsck]=e2fsprogs [qemu-system-x86_64]=qemu-system-x86 [chromium]=chromium
 	[sfdisk]=fdisk [fsck.fat]=dosfstools [debugfs]=e2fsprogs [mdir]=mtools
-	[gcc]=gcc [promtool]=prometheus [prometheus]=prometheus
+	[gcc]=gcc [promtool]=prometheus [prometheus]=prometheus [taskset]=util-linux
 )
 # Files that are not commands.
 declare -A file_pkg=(
@@ -42,6 +43,7 @@ for group in "${groups[@]}"; do
 	browser) cmds+=(chromium) ;;
 	monitoring) cmds+=(promtool prometheus) ;;
 	race) cmds+=(gcc) files+=(/usr/include/stdio.h) ;;
+	bench) cmds+=(taskset) ;;
 	*) echo "host-deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done

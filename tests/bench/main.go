@@ -7,7 +7,15 @@
 // kernel bridge is the I/O and how much the pipeline. It needs root and the
 // lab's tools; run it as `go run ./tests/bench` from the repository.
 //
+// The capacity part (capacity*.go) measures the box alone: a generator on
+// one CPU, the box on the other, the far end dropping frames at nftables
+// ingress, and the box CPU's time per delivered frame for the kernel
+// bridge, rackwall and the ring copy; then TCP with and without NIC-like
+// offloads. -capacity=only runs just that part, -capacity=false leaves it
+// out, -profile DIR captures a CPU profile of rackwall-dataplane in it.
+//
 //	go run ./tests/bench [-rules FILE] [-flood=false] [-ring-copy=false] [-rounds 3] [-t 6s] [-phase 12s]
+//	                     [-capacity=true|false|only] [-capacity-t 4s] [-profile DIR]
 //	go run ./tests/bench -gen-rules 1000 > tests/testdata/rules-1000.rules
 package main
 
@@ -38,6 +46,9 @@ type options struct {
 	ringCopy    bool
 	ringCopyBin string // built by run when ringCopy is set
 	verbose     bool
+	capacity    string        // "true", "false" or "only"
+	capDuration time.Duration // length of each capacity cell
+	profileDir  string
 }
 
 func main() {
@@ -55,10 +66,17 @@ func main() {
 	flag.StringVar(&o.dataplane, "dataplane", "", "prebuilt rackwall-dataplane (default: build it)")
 	flag.BoolVar(&o.ringCopy, "ring-copy", true, "also measure ringcopy, the dataplane's rings with no pipeline, as the floor of the I/O")
 	flag.BoolVar(&o.verbose, "v", false, "log every lab command to stderr")
+	flag.StringVar(&o.capacity, "capacity", "true", "run the capacity part (the box alone, pinned to one CPU): true, false, or only")
+	flag.DurationVar(&o.capDuration, "capacity-t", 4*time.Second, "length of each capacity cell")
+	flag.StringVar(&o.profileDir, "profile", "", "capture a CPU profile of rackwall-dataplane (and perf, if installed) in the capacity part into DIR")
 	flag.Parse()
 
 	if o.rounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+		os.Exit(2)
+	}
+	if err := checkCapacityFlags(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 	if *genRules > 0 {
@@ -127,11 +145,18 @@ func run(o options) error {
 
 	started := time.Now()
 	rep := &report{}
-	if err := throughput(l, bin, o, rep); err != nil {
-		return err
+	if o.capacity != "only" {
+		if err := throughput(l, bin, o, rep); err != nil {
+			return err
+		}
+		if o.flood {
+			if err := flood(l, bin, o, root, rep); err != nil {
+				return err
+			}
+		}
 	}
-	if o.flood {
-		if err := flood(l, bin, o, root, rep); err != nil {
+	if o.capacity != "false" {
+		if err := capacity(l, bin, o, rep); err != nil {
 			return err
 		}
 	}
@@ -176,6 +201,13 @@ type report struct {
 	rwFlood     lab.FloodResult
 	flooded     bool
 	floodOpts   lab.FloodOptions
+
+	capRounds  [][]capCell // per capacity round, every box's cells in order
+	capCells   []capCell   // the medians
+	capWorkers bool        // rackwall ran with --workers 1
+	tcpRounds  [][]tcpRow
+	tcpRows    []tcpRow
+	profile    *profileRun
 }
 
 // udpPayload makes 64-byte Ethernet frames: 14 Ethernet + 20 IPv4 + 8 UDP

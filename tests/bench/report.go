@@ -44,8 +44,10 @@ func (r *report) roundRow(w io.Writer, label string, v func(column) float64) {
 func (r *report) print(w io.Writer, o options, started time.Time) {
 	fmt.Fprintf(w, "rackwall benchmark, %s (took %s)\n", started.UTC().Format("2006-01-02 15:04:05 MST"), time.Since(started).Round(time.Second))
 	fmt.Fprintf(w, "%s\n", hostInfo())
-	fmt.Fprintf(w, "rack lab: veth pairs, offloads off; client -> box -> switch -> s1; each run %s\n", o.duration)
-	fmt.Fprintf(w, "throughput: %d rounds, each measuring every box once in turn; figures are medians over the rounds\n", len(r.rounds))
+	if len(r.rounds) > 0 {
+		fmt.Fprintf(w, "rack lab: veth pairs, offloads off; client -> box -> switch -> s1; each run %s\n", o.duration)
+		fmt.Fprintf(w, "throughput: %d rounds, each measuring every box once in turn; figures are medians over the rounds\n", len(r.rounds))
+	}
 	if o.rules != "" {
 		fmt.Fprintf(w, "rules for rackwall+rules: %s\n", o.rules)
 	}
@@ -151,5 +153,8 @@ func (r *report) print(w io.Writer, o options, started time.Time) {
 		for _, f := range k.FloodReport {
 			fmt.Fprintf(w, "  flooder during kernel phase:   %s\n", f)
 		}
+		fmt.Fprintln(w)
 	}
+	r.printCapacity(w, o)
+	r.printProfile(w)
 }
