@@ -24,6 +24,7 @@ type MemPort struct {
 	rxEnds  []int  // end offset of each injected frame in rxArena
 	rxTimes []time.Time
 	rxCut   []bool
+	rxVNet  []afpacket.VNetHdr
 	ready   chan struct{} // signalled when frames are injected
 	filter  *bpf.VM       // the socket filter, run on Inject as the kernel would
 	cutSnap int
@@ -31,16 +32,19 @@ type MemPort struct {
 	// Transmit side, used only by the worker that owns the queue.
 	txArena []byte // queued, unflushed frames
 	txEnds  []int
+	txVNet  []afpacket.VNetHdr
 
 	sentMu    sync.Mutex
 	sentArena []byte
 	sentEnds  []int
+	sentVNet  []afpacket.VNetHdr
 
 	// Scratch for Receive (only the receiving goroutine touches it).
 	rxCopy []byte
 	ends   []int
 	times  []time.Time
 	cuts   []bool
+	vnets  []afpacket.VNetHdr
 	frame  afpacket.Frame
 }
 
@@ -63,7 +67,12 @@ func (p *MemPort) SetLinkUp(up bool) { p.up.Store(up) }
 // Inject queues a copy of frame as if it had arrived on the wire. A socket
 // filter set with SetFilter runs first, with the kernel's meaning: 0 drops
 // the frame, a smaller length cuts it.
-func (p *MemPort) Inject(frame []byte) {
+func (p *MemPort) Inject(frame []byte) { p.InjectVNet(afpacket.VNetHdr{}, frame) }
+
+// InjectVNet is Inject for a frame that arrives with offload state, as on
+// an afpacket port with Options.VNetHdr: a GRO aggregate or a frame with a
+// partial checksum.
+func (p *MemPort) InjectVNet(h afpacket.VNetHdr, frame []byte) {
 	p.mu.Lock()
 	cut := false
 	if p.filter != nil {
@@ -81,6 +90,7 @@ func (p *MemPort) Inject(frame []byte) {
 	p.rxEnds = append(p.rxEnds, len(p.rxArena))
 	p.rxTimes = append(p.rxTimes, time.Now())
 	p.rxCut = append(p.rxCut, cut)
+	p.rxVNet = append(p.rxVNet, h)
 	p.mu.Unlock()
 	select {
 	case p.ready <- struct{}{}:
@@ -127,6 +137,7 @@ func (p *MemPort) Receive(fn func(*afpacket.Frame), maxFrames int) int {
 	p.ends = append(p.ends[:0], p.rxEnds[:n]...)
 	p.times = append(p.times[:0], p.rxTimes[:n]...)
 	p.cuts = append(p.cuts[:0], p.rxCut[:n]...)
+	p.vnets = append(p.vnets[:0], p.rxVNet[:n]...)
 	rest := copy(p.rxArena, p.rxArena[taken:])
 	p.rxArena = p.rxArena[:rest]
 	m := copy(p.rxEnds, p.rxEnds[n:])
@@ -136,11 +147,15 @@ func (p *MemPort) Receive(fn func(*afpacket.Frame), maxFrames int) int {
 	p.rxEnds = p.rxEnds[:m]
 	p.rxTimes = p.rxTimes[:copy(p.rxTimes, p.rxTimes[n:])]
 	p.rxCut = p.rxCut[:copy(p.rxCut, p.rxCut[n:])]
+	p.rxVNet = p.rxVNet[:copy(p.rxVNet, p.rxVNet[n:])]
 	p.mu.Unlock()
 
 	start := 0
 	for i, end := range p.ends {
-		p.frame = afpacket.Frame{Data: p.rxCopy[start:end], Time: p.times[i], Cut: p.cuts[i]}
+		// The kernel reports a partial checksum in the ring's status
+		// too (TP_STATUS_CSUMNOTREADY), with or without the header.
+		pending := p.vnets[i].Flags&afpacket.VNetNeedsCsum != 0
+		p.frame = afpacket.Frame{Data: p.rxCopy[start:end], Time: p.times[i], Cut: p.cuts[i], VNet: p.vnets[i], ChecksumPending: pending}
 		fn(&p.frame)
 		start = end
 	}
@@ -161,9 +176,14 @@ func (p *MemPort) SetFilter(prog []bpf.RawInstruction, cut int) {
 }
 
 // Send implements Port.
-func (p *MemPort) Send(frame []byte) error {
+func (p *MemPort) Send(frame []byte) error { return p.SendVNet(afpacket.VNetHdr{}, frame) }
+
+// SendVNet implements Port: the header is kept beside the frame (SentVNet),
+// as a port with Options.VNetHdr sends it.
+func (p *MemPort) SendVNet(h afpacket.VNetHdr, frame []byte) error {
 	p.txArena = append(p.txArena, frame...)
 	p.txEnds = append(p.txEnds, len(p.txArena))
+	p.txVNet = append(p.txVNet, h)
 	return nil
 }
 
@@ -178,14 +198,22 @@ func (p *MemPort) Flush() error {
 	for _, end := range p.txEnds {
 		p.sentEnds = append(p.sentEnds, base+end)
 	}
+	p.sentVNet = append(p.sentVNet, p.txVNet...)
 	p.sentMu.Unlock()
-	p.txArena, p.txEnds = p.txArena[:0], p.txEnds[:0]
+	p.txArena, p.txEnds, p.txVNet = p.txArena[:0], p.txEnds[:0], p.txVNet[:0]
 	return nil
 }
 
 // Sent returns copies of the frames transmitted (and flushed) since the
 // last call, in order.
 func (p *MemPort) Sent() [][]byte {
+	frames, _ := p.SentVNet()
+	return frames
+}
+
+// SentVNet is Sent with the virtio_net_hdr each frame was sent with (zero
+// for a plain Send).
+func (p *MemPort) SentVNet() ([][]byte, []afpacket.VNetHdr) {
 	p.sentMu.Lock()
 	defer p.sentMu.Unlock()
 	out := make([][]byte, len(p.sentEnds))
@@ -194,8 +222,9 @@ func (p *MemPort) Sent() [][]byte {
 		out[i] = append([]byte(nil), p.sentArena[start:end]...)
 		start = end
 	}
-	p.sentArena, p.sentEnds = p.sentArena[:0], p.sentEnds[:0]
-	return out
+	hdrs := append([]afpacket.VNetHdr(nil), p.sentVNet...)
+	p.sentArena, p.sentEnds, p.sentVNet = p.sentArena[:0], p.sentEnds[:0], p.sentVNet[:0]
+	return out, hdrs
 }
 
 // Discard forgets the transmitted frames without copying them; benchmarks
@@ -204,7 +233,7 @@ func (p *MemPort) Discard() int {
 	p.sentMu.Lock()
 	defer p.sentMu.Unlock()
 	n := len(p.sentEnds)
-	p.sentArena, p.sentEnds = p.sentArena[:0], p.sentEnds[:0]
+	p.sentArena, p.sentEnds, p.sentVNet = p.sentArena[:0], p.sentEnds[:0], p.sentVNet[:0]
 	return n
 }
 

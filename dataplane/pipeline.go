@@ -38,8 +38,9 @@ type worker struct {
 	pol            *config.Policy
 	now            time.Time
 	frame          packet.Frame
-	rxFrames       uint64
+	rxFrames       uint64 // wire frames: an aggregate counts its segments
 	rxBytes        uint64
+	segs           int // wire frames the frame being handled stands for
 	txFrames       [2]uint64
 	txBytes        [2]uint64
 	txErrors       [2]uint64
@@ -144,10 +145,17 @@ func (w *worker) publish() {
 // a reason; the first that is not None drops the frame.
 func (w *worker) handle(rf *afpacket.Frame) {
 	e := w.e
-	w.rxFrames++
 	w.rxBytes += uint64(len(rf.Data))
 	f := &w.frame
 	r := f.Decode(rf.Data, w.pol)
+	if r == reason.None && rf.VNet != (afpacket.VNetHdr{}) {
+		// L3: the offload state must agree with the headers it came
+		// with; from here on an aggregate is judged once and counted
+		// as the segments it holds.
+		r = f.CheckVNetHdr(packet.VNetHdr(rf.VNet))
+	}
+	w.segs = f.Segments()
+	w.rxFrames += uint64(w.segs)
 
 	// Q1: a quarantined source's frames go first, before any other work.
 	// A frame the kernel cut to its headers came from a source that was
@@ -175,9 +183,11 @@ func (w *worker) handle(rf *afpacket.Frame) {
 		}
 		return
 	}
-	if rf.ChecksumPending {
-		// The sender left the checksum to offload; fill it in before it
-		// is checked and before it leaves.
+	if rf.ChecksumPending && !f.VNet.PartialChecksum() {
+		// The sender left the checksum to offload and the port gave no
+		// virtio_net_hdr to carry that on: fill it in before it is
+		// checked and before it leaves. With one, it stays partial and
+		// is completed by the transmitting kernel or NIC.
 		packet.FixTransportChecksum(f)
 	}
 	if f.IPVersion != 0 {
@@ -192,12 +202,28 @@ func (w *worker) handle(rf *afpacket.Frame) {
 			f.Rewrite(w.pol)
 		}
 	}
+	if f.VNet != (packet.VNetHdr{}) {
+		w.transmitVNet(w.out, f)
+		return
+	}
 	w.transmit(w.out, f.Data)
 }
 
 // judge is the filter's verdict on a reassembled datagram.
 func (w *worker) judge(whole *packet.Frame, dir packet.Direction) reason.Reason {
 	return w.e.filt.Decide(whole, dir, w.now)
+}
+
+// transmitVNet is transmit for a frame with offload state: it leaves with
+// its virtio_net_hdr, and an aggregate counts as the segments it becomes.
+func (w *worker) transmitVNet(out uint8, f *packet.Frame) {
+	w.queued[out] = true
+	if err := w.queue(out).SendVNet(afpacket.VNetHdr(f.VNet), f.Data); err != nil {
+		w.txErrors[out]++
+		return
+	}
+	w.txFrames[out] += uint64(w.segs)
+	w.txBytes[out] += uint64(len(f.Data))
 }
 
 // transmit queues a frame on this worker's queue of port out; pump flushes
@@ -212,9 +238,10 @@ func (w *worker) transmit(out uint8, frame []byte) {
 	w.txBytes[out] += uint64(len(frame))
 }
 
-// drop counts a frame dropped by this worker on the port it arrived on.
+// drop counts a frame dropped by this worker on the port it arrived on,
+// as the wire frames it stands for (w.segs).
 func (w *worker) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte) {
-	w.e.drop(&w.counters[port], port, ts, keys, n, r, frame, w.now)
+	w.e.drop(&w.counters[port], port, ts, keys, n, r, frame, w.now, w.segs)
 }
 
 // drop counts a dropped frame in c, charges it to its sources and keeps
@@ -222,10 +249,14 @@ func (w *worker) drop(port uint8, ts time.Time, keys [source.MaxKeys]source.Key,
 // charged but not captured: under a flood they would push the violations
 // that explain the quarantine out of the ring within milliseconds, and
 // copying them is most of what a quarantined frame would otherwise cost.
-func (e *Engine) drop(c *portCounters, port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte, now time.Time) {
-	c.drops[r].Add(1)
+//
+// frames is how many wire frames the dropped one stands for: the segments
+// of an offloaded aggregate, 1 otherwise. Counters and the quarantine
+// threshold count them, so merging segments changes neither.
+func (e *Engine) drop(c *portCounters, port uint8, ts time.Time, keys [source.MaxKeys]source.Key, n int, r reason.Reason, frame []byte, now time.Time, frames int) {
+	c.drops[r].Add(uint64(frames))
 	if n > 0 {
-		e.quar.Charge(keys, n, r, now)
+		e.quar.ChargeFrames(keys, n, r, now, frames)
 	}
 	if r != reason.Quarantined {
 		e.capt.Add(ts, port, r, keys, n, frame)
@@ -268,5 +299,5 @@ func (s *fragSink) Drop(port uint8, frame []byte, r reason.Reason, f *packet.Fra
 		return
 	}
 	now := time.Now()
-	e.drop(&e.hk[port], port, now, keys, n, r, frame, now)
+	e.drop(&e.hk[port], port, now, keys, n, r, frame, now, 1)
 }

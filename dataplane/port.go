@@ -24,6 +24,11 @@ type Port interface {
 	Receive(fn func(*afpacket.Frame), maxFrames int) int
 	// Send queues a copy of frame for transmission.
 	Send(frame []byte) error
+	// SendVNet is Send for a frame with offload state (a GSO aggregate,
+	// a partial checksum), which goes out with it for the kernel or NIC
+	// to segment and checksum. A port that cannot carry it refuses any
+	// header but the zero one (afpacket.ErrNoVNetHdr).
+	SendVNet(h afpacket.VNetHdr, frame []byte) error
 	// Flush transmits everything queued.
 	Flush() error
 	// LinkUp reports whether the link was up at the last check.

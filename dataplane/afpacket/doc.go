@@ -19,4 +19,11 @@
 //
 // Frames are handed out byte-identical to what was on the wire: a VLAN tag
 // the kernel moved into ring metadata is put back in front of the payload.
+//
+// With Options.VNetHdr both sockets use PACKET_VNET_HDR (vnethdr.go), so a
+// port can run with the offloads its NIC offers: a received frame may be a
+// GRO aggregate of up to 64 KiB, and its virtio_net_hdr (Frame.VNet) says
+// how it is to be cut into segments and whether its checksum is partial;
+// SendVNet hands such a frame back with its header for the kernel or NIC
+// to segment and checksum. The rings are sized for 64 KiB frames then.
 package afpacket

@@ -50,6 +50,14 @@ type Options struct {
 	TXMode TXMode
 	// Logger receives one line per link event; nil means slog's default.
 	Logger *slog.Logger
+	// VNetHdr turns on PACKET_VNET_HDR on both sockets, so the port can run
+	// with the offloads its NIC offers: a received frame may be a GRO
+	// aggregate of up to 64 KiB and a sent one a GSO frame the kernel or
+	// NIC cuts into segments, each with its virtio_net_hdr (Frame.VNet,
+	// Port.SendVNet). The rings are sized for such frames: RX blocks of at
+	// least 128 KiB (64 of them by default), TX slots of about 66 KiB
+	// (TXFrameSize is raised to that) and at most 64 TX slots.
+	VNetHdr bool
 }
 
 // Defaults sized for a 1–10 Gbit/s port within the box's memory budget
@@ -68,6 +76,9 @@ const (
 
 func (o Options) withDefaults() (Options, error) {
 	page := os.Getpagesize()
+	if o.VNetHdr {
+		o = o.vnetSizes()
+	}
 	if o.BlockSize == 0 {
 		o.BlockSize = DefaultBlockSize
 	}
@@ -93,12 +104,40 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("afpacket: need at least 2 RX blocks, got %d", o.NumBlocks)
 	case o.BlockTimeout < time.Millisecond:
 		return o, fmt.Errorf("afpacket: block timeout %v is under the kernel's 1 ms granularity", o.BlockTimeout)
-	case o.TXFrameSize%16 != 0 || o.TXFrameSize < 128 || o.TXFrameSize > page*16:
-		return o, fmt.Errorf("afpacket: TX frame size %d must be a multiple of 16 between 128 and %d", o.TXFrameSize, page*16)
+	case o.VNetHdr && o.BlockSize < vnetBlockSize:
+		return o, fmt.Errorf("afpacket: block size %d cannot hold a 64 KiB aggregate; VNetHdr needs at least %d", o.BlockSize, vnetBlockSize)
+	case o.TXFrameSize%16 != 0 || o.TXFrameSize < 128 || o.TXFrameSize > o.maxTXFrameSize(page):
+		return o, fmt.Errorf("afpacket: TX frame size %d must be a multiple of 16 between 128 and %d", o.TXFrameSize, o.maxTXFrameSize(page))
 	case o.TXFrames < 16:
 		return o, fmt.Errorf("afpacket: need at least 16 TX frames, got %d", o.TXFrames)
+	case o.VNetHdr && o.TXMode != TXRing:
+		return o, fmt.Errorf("afpacket: VNetHdr needs the TX ring, not %s", o.TXMode)
 	case o.TXMode > TXSendmmsg:
 		return o, fmt.Errorf("afpacket: unknown TX mode %d", o.TXMode)
 	}
 	return o, nil
+}
+
+// vnetSizes sizes the rings for 64 KiB frames (see Options.VNetHdr).
+func (o Options) vnetSizes() Options {
+	if o.BlockSize == 0 {
+		o.BlockSize = vnetBlockSize
+		if o.NumBlocks == 0 {
+			o.NumBlocks = vnetNumBlocks
+		}
+	}
+	o.TXFrameSize = max(o.TXFrameSize, vnetTXFrameSize)
+	if o.TXFrames == 0 || o.TXFrames > vnetTXFrames {
+		o.TXFrames = vnetTXFrames
+	}
+	return o
+}
+
+// maxTXFrameSize is the largest TX slot allowed: 16 pages, or with VNetHdr
+// what a 64 KiB frame needs if that is more.
+func (o Options) maxTXFrameSize(page int) int {
+	if o.VNetHdr {
+		return max(page*16, vnetTXFrameSize)
+	}
+	return page * 16
 }

@@ -79,7 +79,13 @@ func OpenQueues(ifname string, n int, opts Options) ([]*Port, error) {
 		return []*Port{p}, nil
 	}
 	if opts.NumBlocks == 0 {
-		opts.NumBlocks = max(DefaultNumBlocks/n, minQueueBlocks)
+		blocks, least := DefaultNumBlocks, minQueueBlocks
+		if opts.VNetHdr && opts.BlockSize == 0 {
+			// Blocks twice the size (Options.VNetHdr): half as many
+			// keep the ring's memory.
+			blocks, least = vnetNumBlocks, minQueueBlocks/2
+		}
+		opts.NumBlocks = max(blocks/n, least)
 	}
 	if opts.TXFrames == 0 {
 		opts.TXFrames = max(DefaultTXFrames/n, minQueueTXFrames)

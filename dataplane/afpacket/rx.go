@@ -23,6 +23,12 @@ type Frame struct {
 	// of the frame (see Port.SetFilter): Data is that part alone, and the
 	// frame must never be forwarded.
 	Cut bool
+	// VNet is the frame's virtio_net_hdr on a port opened with
+	// Options.VNetHdr (zero otherwise): a GSOType other than VNetGSONone
+	// makes Data a GRO aggregate of many segments, and VNetNeedsCsum says
+	// the transport checksum is partial. CsumStart and HdrLen count the
+	// VLAN tag put back in front of the payload.
+	VNet VNetHdr
 }
 
 // rxRing is the receive half of a Port: one AF_PACKET socket with a
@@ -45,6 +51,8 @@ type rxRing struct {
 
 	filterGen uint64 // the Port filter generation attached to this socket
 	cut       int    // the snap length of frames the attached filter cuts; 0 for none
+
+	vnet bool // PACKET_VNET_HDR: a virtio_net_hdr precedes each frame
 }
 
 func openRX(ifindex int, o Options) (*rxRing, error) {
@@ -53,7 +61,7 @@ func openRX(ifindex int, o Options) (*rxRing, error) {
 		return nil, fmt.Errorf("afpacket: rx socket: %w", err)
 	}
 	r := &rxRing{fd: fd, ifindex: ifindex, blockSize: o.BlockSize, numBlocks: o.NumBlocks,
-		scratch: make([]byte, o.BlockSize+8)}
+		scratch: make([]byte, o.BlockSize+8), vnet: o.VNetHdr}
 	if err := r.setup(o); err != nil {
 		r.close()
 		return nil, err
@@ -69,6 +77,11 @@ func (r *rxRing) setup(o Options) error {
 	// host) transmitted on the port.
 	if err := setInt(r.fd, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		return fmt.Errorf("afpacket: PACKET_IGNORE_OUTGOING: %w", err)
+	}
+	if o.VNetHdr {
+		if err := setVNetHdr(r.fd); err != nil {
+			return err
+		}
 	}
 	req := unix.TpacketReq3{
 		Block_size:     uint32(o.BlockSize),
@@ -217,6 +230,16 @@ func (r *rxRing) deliver(h []byte, fn func(*Frame), c *rxCounts) {
 		cut = true // the socket filter kept its headers only
 		c.cut++
 	}
+	var vh VNetHdr
+	if r.vnet {
+		// The kernel writes the header right in front of the frame. Read
+		// it before insertVLAN, which may move the MAC addresses over it.
+		if mac-VNetHdrLen < tpacket3HdrLen {
+			c.truncated++
+			return
+		}
+		vh, _ = ParseVNetHdr(h[mac-VNetHdrLen : mac])
+	}
 	data := h[mac : mac+snap]
 	if status&unix.TP_STATUS_VLAN_VALID != 0 {
 		tpid := uint16(unix.ETH_P_8021Q)
@@ -229,11 +252,15 @@ func (r *rxRing) deliver(h []byte, fn func(*Frame), c *rxCounts) {
 			c.truncated++
 			return
 		}
+		// The kernel counted its offsets without the tag it had taken
+		// out; they count it now.
+		vh.shiftForTag()
 	}
 	r.frame.Data = data
 	r.frame.Time = time.Unix(int64(ne.Uint32(h[hdrSecOff:])), int64(ne.Uint32(h[hdrNsecOff:])))
 	r.frame.ChecksumPending = status&unix.TP_STATUS_CSUMNOTREADY != 0
 	r.frame.Cut = cut
+	r.frame.VNet = vh
 	c.frames++
 	c.bytes += uint64(len(data))
 	fn(&r.frame)

@@ -37,6 +37,9 @@ type txRing struct {
 	frames    int
 	head      int
 	queued    int
+	blockSize int
+	perBlock  int  // slots in one block
+	vnet      bool // PACKET_VNET_HDR: each slot's data starts with a virtio_net_hdr
 }
 
 func openTXRing(fd int, o Options) (*txRing, error) {
@@ -49,6 +52,12 @@ func openTXRing(fd int, o Options) (*txRing, error) {
 		return nil, fmt.Errorf("afpacket: PACKET_LOSS: %w", err)
 	}
 	blockSize := 64 << 10
+	if o.VNetHdr {
+		if err := setVNetHdr(fd); err != nil {
+			return nil, err
+		}
+		blockSize = vnetTXBlockSize
+	}
 	for blockSize < o.TXFrameSize {
 		blockSize <<= 1
 	}
@@ -67,14 +76,43 @@ func openTXRing(fd int, o Options) (*txRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("afpacket: mmap tx ring: %w", err)
 	}
-	// Frames never straddle blocks, so with whole blocks of slots the
-	// slots are simply consecutive.
-	return &txRing{fd: fd, mem: mem, frameSize: o.TXFrameSize, frames: blocks * perBlock}, nil
+	return &txRing{fd: fd, mem: mem, frameSize: o.TXFrameSize, frames: blocks * perBlock,
+		blockSize: blockSize, perBlock: perBlock, vnet: o.VNetHdr}, nil
 }
 
-func (t *txRing) slot(i int) []byte { return t.mem[i*t.frameSize : (i+1)*t.frameSize] }
+// slot is ring slot i. Slots never straddle blocks: a block holds
+// perBlock of them from its start, and what is left at its end (when the
+// slot size does not divide the block, as with VNetHdr) is unused.
+func (t *txRing) slot(i int) []byte {
+	off := i/t.perBlock*t.blockSize + i%t.perBlock*t.frameSize
+	return t.mem[off : off+t.frameSize]
+}
 
 func (t *txRing) queue(frame []byte) bool {
+	if t.vnet {
+		// A plain frame on a PACKET_VNET_HDR socket: the kernel still
+		// reads a header, one that asks for no offload.
+		return t.queueVNet(VNetHdr{}, frame)
+	}
+	return t.queueData(nil, frame)
+}
+
+// queueVNet queues a frame behind its virtio_net_hdr, which the kernel
+// reads to segment the frame and complete its checksum. The ring must be
+// a PACKET_VNET_HDR one.
+func (t *txRing) queueVNet(h VNetHdr, frame []byte) bool {
+	var b [VNetHdrLen]byte
+	h.Put(b[:])
+	return t.queueData(b[:], frame)
+}
+
+// queueData copies hdr (if any) and frame into the next slot; false when
+// no slot is free or they do not fit one.
+func (t *txRing) queueData(hdr, frame []byte) bool {
+	n := len(hdr) + len(frame)
+	if n > t.frameSize-tpacket3HdrLen {
+		return false
+	}
 	s := t.slot(t.head)
 	if st := loadStatus(s, hdrStatusOff); st != unix.TP_STATUS_AVAILABLE && st != unix.TP_STATUS_WRONG_FORMAT {
 		// The kernel still owns this slot (its skb is in flight): hand it
@@ -86,9 +124,10 @@ func (t *txRing) queue(frame []byte) bool {
 			return false
 		}
 	}
-	copy(s[tpacket3HdrLen:], frame)
-	ne.PutUint32(s[hdrLenOff:], uint32(len(frame)))
-	ne.PutUint32(s[hdrSnaplenOff:], uint32(len(frame)))
+	copy(s[tpacket3HdrLen:], hdr)
+	copy(s[tpacket3HdrLen+len(hdr):], frame)
+	ne.PutUint32(s[hdrLenOff:], uint32(n))
+	ne.PutUint32(s[hdrSnaplenOff:], uint32(n))
 	storeStatus(s, hdrStatusOff, unix.TP_STATUS_SEND_REQUEST)
 	t.head++
 	if t.head == t.frames {

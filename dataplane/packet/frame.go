@@ -90,4 +90,8 @@ type Frame struct {
 	ICMPType uint8
 	ICMPCode uint8
 	ICMPID   uint16 // echo identifier, for ICMP pseudo-connections
+
+	// VNet is the offload state the port handed with the frame, once
+	// CheckVNetHdr accepted it (gso.go); zero for a plain wire frame.
+	VNet VNetHdr
 }

@@ -85,7 +85,9 @@ func (f *Frame) rewriteIPv4(p *config.Policy) (changed bool) {
 }
 
 // clampMSS lowers the MSS option of a TCP SYN above max to max and updates
-// the TCP checksum. Options that do not parse are left alone: T1 judges them.
+// the TCP checksum, unless it is partial (f.VNet), when it is completed
+// later over the clamped option. Options that do not parse are left alone:
+// T1 judges them.
 func (f *Frame) clampMSS(maxMSS uint16) bool {
 	if f.Proto != ProtoTCP || f.L4Off <= 0 || f.L4Len < tcpMinHeaderLen || f.L4Off+f.L4Len > len(f.Data) {
 		return false
@@ -126,6 +128,11 @@ func (f *Frame) clampMSS(maxMSS uint16) bool {
 				before[(w-lo)/2] = be16(seg, w)
 			}
 			put16(seg, i+2, maxMSS)
+			if f.VNet.PartialChecksum() {
+				// The field holds the pseudo-header sum only; the
+				// option is summed in when the checksum is completed.
+				return true
+			}
 			csum := be16(seg, 16)
 			for w := lo; w < hi; w += 2 {
 				csum = UpdateChecksum16(csum, before[(w-lo)/2], be16(seg, w))

@@ -120,7 +120,9 @@ func isICMPEcho(proto, typ uint8) bool {
 // when verifyChecksum is set, its transport checksum: TCP, UDP and ICMPv6
 // with the pseudo header, ICMP without; UDP over IPv4 with checksum 0 carries
 // none. A wrong checksum is reason.ChecksumInvalid; callers judging a
-// reassembled datagram report it as reason.FragChecksum. Fragments, non-IP
+// reassembled datagram report it as reason.FragChecksum. A frame whose
+// offload state (f.VNet) leaves the checksum partial or makes it an
+// aggregate has no complete checksum, and none is verified. Fragments, non-IP
 // frames and protocols without T rules return reason.None. It never
 // allocates.
 func CheckTransport(f *Frame, verifyChecksum bool) reason.Reason {
@@ -150,7 +152,9 @@ func CheckTransport(f *Frame, verifyChecksum bool) reason.Reason {
 	default:
 		return reason.None
 	}
-	if verifyChecksum && !VerifyTransportChecksum(f.Src, f.Dst, f.Proto, seg) {
+	// A partial checksum, or an aggregate's, is not one to verify (see
+	// ChecksumComplete).
+	if verifyChecksum && f.ChecksumComplete() && !VerifyTransportChecksum(f.Src, f.Dst, f.Proto, seg) {
 		return reason.ChecksumInvalid
 	}
 	return reason.None

@@ -68,9 +68,18 @@ func (t *Table) NeverQuarantine() []netip.Prefix {
 // history of every honest host (and growing the table to its bound in under
 // a second of flood).
 func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, now time.Time) {
-	if int(r) >= reason.Count {
+	t.ChargeFrames(keys, n, r, now, 1)
+}
+
+// ChargeFrames is Charge for a frame that stands for frames wire frames:
+// an offloaded aggregate dropped as a whole is charged as the segments it
+// holds, so a source is quarantined after the same traffic whether or not
+// the port merges its segments.
+func (t *Table) ChargeFrames(keys [source.MaxKeys]source.Key, n int, r reason.Reason, now time.Time, frames int) {
+	if int(r) >= reason.Count || frames < 1 {
 		return
 	}
+	k := uint64(frames)
 	ns := now.UnixNano()
 	t.mu.Lock()
 	t.tick(ns)
@@ -88,8 +97,8 @@ func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, 
 			s = t.lookupOrAdd(keys[i], ns)
 		}
 		e := &t.slots[s]
-		e.counts[r]++
-		e.drops++
+		e.counts[r] += k
+		e.drops += k
 		e.lastSeen = ns
 		if e.heapPos < 0 {
 			t.lruTouch(s)
@@ -97,8 +106,8 @@ func (t *Table) Charge(keys [source.MaxKeys]source.Key, n int, r reason.Reason, 
 		if !r.IsViolation() {
 			continue
 		}
-		e.violations++
-		if e.win.add(ns/t.bucketNs) > t.threshold && e.heapPos < 0 && !e.protected {
+		e.violations += k
+		if e.win.addN(ns/t.bucketNs, uint32(min(k, uint64(^uint32(0))))) > t.threshold && e.heapPos < 0 && !e.protected {
 			t.startAutomatic(s, ns)
 		}
 	}

@@ -31,16 +31,18 @@ func (w *window) advance(e int64) {
 }
 
 // add counts one violation in bucket e and returns the window's total.
-func (w *window) add(e int64) uint32 {
+func (w *window) add(e int64) uint32 { return w.addN(e, 1) }
+
+// addN counts k violations in bucket e (saturating) and returns the
+// window's total.
+func (w *window) addN(e int64, k uint32) uint32 {
 	w.advance(e)
 	if e <= w.epoch-windowBuckets {
 		return w.sum // older than the window (the clock stepped back far)
 	}
-	if w.sum == ^uint32(0) {
-		return w.sum
-	}
-	w.b[e&(windowBuckets-1)]++
-	w.sum++
+	k = min(k, ^uint32(0)-w.sum)
+	w.b[e&(windowBuckets-1)] += k
+	w.sum += k
 	return w.sum
 }
 

@@ -57,6 +57,9 @@ const (
 	ConnTableFull   // FW3: connection table full
 	ConnRateLimited // FW3: source over its new-connection rate (counts toward Q1)
 
+	// Link layer again (appended: the list never renumbers).
+	OffloadInvalid // L3: offload metadata (virtio_net_hdr) disagrees with the frame
+
 	numReasons // keep last
 )
 
@@ -105,6 +108,7 @@ var infos = [numReasons]info{
 	ConnInvalid:            {"conn_invalid", "FW2", "not part of a tracked connection"},
 	ConnTableFull:          {"conn_table_full", "FW3", "connection table full"},
 	ConnRateLimited:        {"conn_rate_limited", "FW3", "source over its new-connection rate"},
+	OffloadInvalid:         {"offload_invalid", "L3", "GSO or checksum offload metadata disagrees with the frame's headers"},
 }
 
 // String returns the reason's label, as used in metrics and captures.

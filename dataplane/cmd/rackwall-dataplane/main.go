@@ -53,6 +53,7 @@ type flags struct {
 	workers       int
 	logLevelDebug bool
 	cpuProfile    string
+	offloads      offloadMode
 }
 
 // maxWorkers bounds --workers: each worker holds rings on both ports.
@@ -67,7 +68,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.rulesPath, "rules", "", "filter rules file (default: pass all)")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus /metrics on this address")
 	fs.StringVar(&f.controlPath, "control", "", "serve the control API on this unix socket")
-	fs.IntVar(&f.blockSize, "ring-block-size", afpacket.DefaultBlockSize, "RX ring block size in bytes")
+	fs.IntVar(&f.blockSize, "ring-block-size", 0, "RX ring block size in bytes (0: 64 KiB, 128 KiB with --offloads)")
 	fs.IntVar(&f.blocks, "ring-blocks", 0, fmt.Sprintf("RX ring blocks per queue (0: %d divided among the workers)", afpacket.DefaultNumBlocks))
 	fs.DurationVar(&f.blockTimeout, "ring-block-timeout", afpacket.DefaultBlockTimeout, "RX ring block timeout")
 	fs.IntVar(&f.txFrames, "tx-frames", 0, fmt.Sprintf("TX slots per queue (0: %d divided among the workers)", afpacket.DefaultTXFrames))
@@ -75,6 +76,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.txMode, "tx-mode", "ring", "transmit with a TX ring (ring) or sendmmsg")
 	fs.BoolVar(&f.logLevelDebug, "debug", false, "log debug lines too")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file on exit")
+	fs.Var(&f.offloads, "offloads", "auto, on or off: run the ports with their NICs' offloads (GRO, GSO, checksum), taking frames of up to 64 KiB with their virtio_net_hdr; auto when a port has GRO or LRO on (needs --tx-mode ring; --offloads alone means on)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -89,6 +91,9 @@ func parseFlags(args []string) (flags, error) {
 	}
 	if f.txMode != "ring" && f.txMode != "sendmmsg" {
 		return f, fmt.Errorf("--tx-mode %q: want ring or sendmmsg", f.txMode)
+	}
+	if f.offloads == offloadsOn && f.txMode != "ring" {
+		return f, errors.New("--offloads needs --tx-mode ring")
 	}
 	return f, nil
 }
@@ -134,9 +139,14 @@ func run(args []string) int {
 		return 2
 	}
 	boundHeap(pol.FragmentMemory)
+	vnet, err := f.offloads.decide(f.txMode, log, f.uplink, f.rack)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
 	opts := afpacket.Options{
 		BlockSize: f.blockSize, NumBlocks: f.blocks, BlockTimeout: f.blockTimeout,
-		TXFrames: f.txFrames, Logger: log,
+		TXFrames: f.txFrames, Logger: log, VNetHdr: vnet,
 	}
 	if f.txMode == "sendmmsg" {
 		opts.TXMode = afpacket.TXSendmmsg

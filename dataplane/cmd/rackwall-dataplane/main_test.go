@@ -75,6 +75,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--uplink", "a", "--rack", "b", "extra"},
 		{"--uplink", "a", "--rack", "b", "--tx-mode", "carrier-pigeon"},
 		{"--uplink", "a", "--rack", "b", "--workers", "0"},
+		{"--uplink", "a", "--rack", "b", "--offloads", "--tx-mode", "sendmmsg"},
+		{"--uplink", "a", "--rack", "b", "--offloads=sometimes"},
 	} {
 		if code, _ := runCommand(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
@@ -86,5 +88,24 @@ func TestMissingInterfaceFailsCleanly(t *testing.T) {
 	code, stderr := runCommand(t, "--uplink", "rw-no-such-if0", "--rack", "rw-no-such-if1")
 	if code != 1 || !strings.Contains(stderr, "rw-no-such-if0") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestOffloadsFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want offloadMode
+	}{
+		{nil, offloadsAuto},
+		{[]string{"--offloads"}, offloadsOn},
+		{[]string{"--offloads=on"}, offloadsOn},
+		{[]string{"--offloads=off"}, offloadsOff},
+		{[]string{"--offloads=false"}, offloadsOff},
+		{[]string{"--offloads=auto"}, offloadsAuto},
+	} {
+		f, err := parseFlags(append([]string{"--uplink", "a", "--rack", "b"}, c.args...))
+		if err != nil || f.offloads != c.want {
+			t.Errorf("%v: %v, %v; want %v", c.args, f.offloads.String(), err, c.want.String())
+		}
 	}
 }

@@ -1,0 +1,116 @@
+package tests
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rackwall/rackwall/tests/lab"
+)
+
+// gsoCopyPackage is the floor forwarder for ports with offloads on: the
+// dataplane's rings with VNetHdr and no pipeline (tests/bench/gsocopy).
+const gsoCopyPackage = "./tests/bench/gsocopy"
+
+// TestGSOCopyForwards checks the offload floor forwarder carries the
+// rack's TCP both ways with every offload on, 64 KiB aggregates and all,
+// and stops cleanly on SIGTERM like the dataplane.
+func TestGSOCopyForwards(t *testing.T) {
+	l := newLab(t, 1, "ping", "iperf3", "ethtool")
+	if err := l.SetOffloads(true); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := lab.BuildCommand(t.TempDir(), gsoCopyPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.StartForwarder(bin) // waits for a ping to cross it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.IperfServer(l.Server(1), 5201); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range [][]string{nil, {"-R"}} {
+		r, err := l.Iperf(l.ClientNS, append([]string{lab.ServerV4(1).String(), "-t", "1"}, dir...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BytesReceived < 8<<20 {
+			t.Errorf("tcp %v: only %d bytes arrived in 1 s", dir, r.BytesReceived)
+		}
+	}
+	p.Stop()
+	if err := p.Wait(time.Second); err != nil {
+		t.Errorf("gsocopy did not exit cleanly on SIGTERM: %v\n%s", err, p.Output())
+	}
+}
+
+// TestGSOCopyAgainstKernelBridge measures one TCP stream (iperf3, 3 s)
+// through the kernel bridge, gsocopy and rackwall-dataplane --offloads
+// with every offload on, and through ringcopy and rackwall-dataplane with
+// them off (the wire profile), and logs the table; each must carry the
+// stream. Run with -v to read the figures:
+//
+//	go test ./tests -run TestGSOCopyAgainstKernelBridge -count=1 -v
+func TestGSOCopyAgainstKernelBridge(t *testing.T) {
+	l := newLab(t, 1, "ping", "iperf3", "ethtool")
+	dir := t.TempDir()
+	gso, err := lab.BuildCommand(dir, gsoCopyPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := lab.BuildCommand(dir, lab.RingCopyPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataplane := lab.DataplaneBinary(t)
+	forwarder := func(bin string, args ...string) func() (stop func(), err error) {
+		return func() (func(), error) {
+			p, err := l.StartForwarder(bin, args...)
+			if err != nil {
+				return nil, err
+			}
+			return func() { p.Stop(); p.Wait(5 * time.Second); l.ResetBox() }, nil
+		}
+	}
+	boxes := []struct {
+		name     string
+		offloads bool
+		start    func() (stop func(), err error)
+	}{
+		{"kernel bridge", true, func() (func(), error) {
+			return func() { l.ResetBox() }, l.UseKernelBridge()
+		}},
+		{"gsocopy", true, forwarder(gso)},
+		{"rackwall --offloads", true, forwarder(dataplane, "--offloads")},
+		{"kernel bridge", false, func() (func(), error) {
+			return func() { l.ResetBox() }, l.UseKernelBridge()
+		}},
+		{"ringcopy", false, forwarder(ring)},
+		{"rackwall", false, forwarder(dataplane)},
+	}
+	if _, err := l.IperfServer(l.Server(1), 5201); err != nil {
+		t.Fatal(err)
+	}
+	report := "\n"
+	for _, b := range boxes {
+		if err := l.SetOffloads(b.offloads); err != nil {
+			t.Fatal(err)
+		}
+		stop, err := b.start()
+		if err != nil {
+			t.Fatalf("%s: %v", b.name, err)
+		}
+		r, err := l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", "3")
+		stop()
+		if err != nil {
+			t.Fatalf("%s: %v", b.name, err)
+		}
+		if r.BytesReceived < 8<<20 {
+			t.Errorf("%s, offloads %v: only %d bytes arrived in 3 s", b.name, b.offloads, r.BytesReceived)
+		}
+		report += fmt.Sprintf("  %-20s offloads %-5v %6.2f Gbit/s\n", b.name, b.offloads, r.Received/1e9)
+	}
+	t.Log(report)
+}
