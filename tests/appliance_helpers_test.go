@@ -92,6 +92,24 @@ func (c *uiClient) mustDo(method, path, body string, want int) []byte {
 	return b
 }
 
+// changeSettings reads the box's settings (GET /api/config), lets change
+// alter them, and puts them back (PUT /api/settings).
+func (c *uiClient) changeSettings(change func(settings map[string]any)) {
+	c.t.Helper()
+	var current struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if err := json.Unmarshal(c.mustDo("GET", "/api/config", "", http.StatusOK), &current); err != nil {
+		c.t.Fatal(err)
+	}
+	change(current.Settings)
+	body, err := json.Marshal(current.Settings)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mustDo("PUT", "/api/settings", string(body), http.StatusOK)
+}
+
 var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (c *uiClient) csrfFrom(path string) string {

@@ -11,13 +11,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -55,24 +53,21 @@ func TestChannelLab(t *testing.T) {
 	if err := l.UseKernelBridge(); err != nil {
 		t.Fatal(err)
 	}
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := newUpdateKeys(t)
 	dir := t.TempDir()
-	box := newChannelBoxDir(t, dir, pub)
+	box := newChannelBoxDir(t, dir, keys.pubTxt)
 
 	host := lab.ServerV4(1).String()
 	srv := newLabTLSServer(t, l, l.Server(1), host+":443", filepath.Join(dir, "ca.pem"))
 	root := bytes.Repeat([]byte("rack lab root v6 "), 30000)
-	b := channelTestBundle(t, priv, 6, root)
+	b := channelTestBundle(t, keys.priv, 6, root)
 	sum := sha256.Sum256(b)
 	srv.put("/qemu-amd64-6.bundle", b)
 	entry := channel.Entry{Board: "qemu-amd64", Version: 6, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]),
 		URL: "https://" + host + "/qemu-amd64-6.bundle"}
 	publish := func(seq int64, e channel.Entry) {
 		data, err := channel.Sign(channel.Index{Format: channel.FormatVersion, Channel: "stable", Sequence: seq,
-			Issued: time.Now().UTC(), Entries: []channel.Entry{e}}, priv)
+			Issued: time.Now().UTC(), Entries: []channel.Entry{e}}, keys.priv)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,8 +214,9 @@ func (m *fileMachine) Reboot(string) error {
 }
 
 // newChannelBoxDir lays out a factory-fresh box running slot a: the boot
-// partition's files, two slot files, the trusted key.
-func newChannelBoxDir(t *testing.T, parent string, pub ed25519.PublicKey) string {
+// partition's files, two slot files, the trusted key (its public key
+// file's text).
+func newChannelBoxDir(t *testing.T, parent string, pubTxt []byte) string {
 	t.Helper()
 	board, err := boards.Lookup("qemu-amd64")
 	if err != nil {
@@ -246,13 +242,14 @@ func newChannelBoxDir(t *testing.T, parent string, pub ed25519.PublicKey) string
 			t.Fatal(err)
 		}
 	}
-	pubText := "rackwall-ed25519-public " + base64.StdEncoding.EncodeToString(pub) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "update.pub"), []byte(pubText), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "update.pub"), pubTxt, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
+// channelTestBundle is a version of the qemu-amd64 board with root as its
+// root, signed with key.
 func channelTestBundle(t *testing.T, key ed25519.PrivateKey, version int64, root []byte) []byte {
 	t.Helper()
 	board, _ := boards.Lookup("qemu-amd64")
@@ -260,16 +257,7 @@ func channelTestBundle(t *testing.T, key ed25519.PrivateKey, version int64, root
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := func(name string, data []byte) bundle.Source {
-		return bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
-	}
-	var buf bytes.Buffer
-	err = bundle.Write(&buf, bundle.Manifest{Product: bundle.Product, Board: "qemu-amd64", Version: version, BuildTime: time.Unix(1, 0).UTC()}, key,
-		[]bundle.Source{src(bundle.PartKernel, []byte(fmt.Sprintf("kernel v%d", version))), src(bundle.PartEntry, []byte(tmpl)), src(bundle.PartRoot, root)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return signBundle(t, key, board.Name, version, []byte(fmt.Sprintf("kernel v%d", version)), tmpl, root)
 }
 
 func fileSum(t *testing.T, p string) [32]byte {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,15 +115,7 @@ func waitFirstPing(l *lab.Lab, since time.Time, d time.Duration) <-chan time.Dur
 }
 
 func TestQemuAppliance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: boots the image under qemu")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces and tap devices")
-	}
-	if err := qemu.Available(); err != nil {
-		t.Skip(err.Error())
-	}
+	skipUnlessQemu(t, "boots the image under qemu")
 	lab.RequireTools(t, "ping", "tcpdump", "tcpreplay", "/usr/bin/python3")
 	testStart := time.Now()
 	l, err := lab.NewFor(t, lab.Options{Logf: func(string, ...any) {}})
@@ -135,41 +126,10 @@ func TestQemuAppliance(t *testing.T) {
 	// The image, as `make image` builds it (shared by the qemu tests).
 	img := qemuDisk(t)
 
-	uplinkTap, rackTap, err := l.UseTaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	upFile, err := lab.OpenTap(l.BoxNS, uplinkTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upFile.Close()
-	rackFile, err := lab.OpenTap(l.BoxNS, rackTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rackFile.Close()
-
 	httpsPort, httpPort := freeTCPPort(t), freeTCPPort(t)
-	// The VM's folder (serial console log) is kept when the test fails.
-	vmDir, err := os.MkdirTemp("", "rackwall-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serial console log kept in %s", vmDir)
-			return
-		}
-		os.RemoveAll(vmDir)
-	})
-	vm, err := qemu.Start(qemu.Options{Image: img, WorkDir: vmDir,
+	vm := useLabTaps(t, l).boot(qemu.Options{Image: img, WorkDir: keptVMDir(t, "rackwall-qemu-"),
 		Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}, {Host: httpPort, Guest: 80}},
-		Uplink:   upFile, Rack: rackFile, Output: &tLog{t: t, prefix: "qemu: "}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Stop() })
+		Output:   &tLog{t: t, prefix: "qemu: "}})
 	firstPing := waitFirstPing(l, vm.Started, 4*time.Minute)
 
 	ui := newUIClient(t, fmt.Sprintf("https://127.0.0.1:%d", httpsPort), nil)
@@ -230,31 +190,7 @@ func TestQemuAppliance(t *testing.T) {
 
 	// A malformed fragmented datagram from a server does not arrive; a
 	// well-formed one does.
-	fragCap, err := l.StartCapture(l.ClientNS, l.ClientIf, "ip and (ip[4:2] = 0x4242 or ip[4:2] = 0x4343)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := l.Exec(l.Server(1), "/usr/bin/python3", "-c", fragmentScript, l.ServerIf[0],
-		l.MAC(l.ServerIf[0]).String(), l.MAC(l.ClientIf).String(), lab.ServerV4(1).String(), lab.ClientV4.String())
-	if err != nil {
-		t.Fatalf("scapy: %v\n%s", err, out)
-	}
-	time.Sleep(2 * time.Second)
-	pkts, err := fragCap.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad, good := 0, 0
-	for _, p := range pkts {
-		if len(p.Data) >= 20 {
-			switch id := uint16(p.Data[18])<<8 | uint16(p.Data[19]); id {
-			case 0x4242:
-				bad++
-			case 0x4343:
-				good++
-			}
-		}
-	}
+	bad, good := fragmentsAtClient(t, l)
 	t.Logf("fragments at the client: %d of the malformed datagram (want 0), %d of the good one (want 2)", bad, good)
 	if bad != 0 || good != 2 {
 		t.Errorf("fragment sanitization through the booted box: malformed %d, good %d", bad, good)
@@ -336,16 +272,10 @@ func TestQemuAppliance(t *testing.T) {
 	// takes any address in 10.0.2.0/24; 10.0.2.15 is the one the host's
 	// port forward reaches.
 	assertSilent(t, silence)
-	var current struct {
-		Settings map[string]any `json:"settings"`
-	}
-	if err := json.Unmarshal(ui.mustDo("GET", "/api/config", "", http.StatusOK), &current); err != nil {
-		t.Fatal(err)
-	}
-	current.Settings["mgmt_mode"], current.Settings["mgmt_address"] = "static", "10.0.2.15/24"
-	current.Settings["mgmt_gateway"], current.Settings["mgmt_dns"] = "10.0.2.2", []string{"10.0.2.3"}
-	static, _ := json.Marshal(current.Settings)
-	ui.mustDo("PUT", "/api/settings", string(static), http.StatusOK)
+	ui.changeSettings(func(s map[string]any) {
+		s["mgmt_mode"], s["mgmt_address"] = "static", "10.0.2.15/24"
+		s["mgmt_gateway"], s["mgmt_dns"] = "10.0.2.2", []string{"10.0.2.3"}
+	})
 	ui.mustDo("POST", "/api/reboot", "", http.StatusAccepted)
 	rebooted := time.Now()
 	for time.Since(rebooted) < time.Minute {

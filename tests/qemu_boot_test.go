@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,15 +21,7 @@ import (
 // qemu's start to init running and to the appliance answering /healthz on
 // the forwarded management port.
 func TestQemuBoot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: boots the image under qemu")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: tap devices for the bridge ports")
-	}
-	if err := qemu.Available(); err != nil {
-		t.Skip(err.Error())
-	}
+	skipUnlessQemu(t, "boots the image under qemu")
 	skipWithoutSystemdBoot(t)
 	b, err := boards.Lookup("qemu-amd64")
 	if err != nil {
@@ -44,41 +34,15 @@ func TestQemuBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uplinkTap, rackTap, err := l.UseTaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	uplink, err := lab.OpenTap(l.BoxNS, uplinkTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uplink.Close()
-	rack, err := lab.OpenTap(l.BoxNS, rackTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rack.Close()
-
-	httpPort, httpsPort := freePort(t), freePort(t)
-	vm, err := qemu.Start(qemu.Options{
+	httpPort, httpsPort := freeTCPPort(t), freeTCPPort(t)
+	vm := useLabTaps(t, l).boot(qemu.Options{
 		Image:    img,
 		WorkDir:  t.TempDir(),
 		Forwards: []qemu.Forward{{Host: httpPort, Guest: 80}, {Host: httpsPort, Guest: 443}},
-		Uplink:   uplink,
-		Rack:     rack,
 		Output:   os.Stderr,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("BOOT: qemu with -accel %v", vm.Accel)
-	defer vm.Stop()
-	defer func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(vm.SerialLog)
-			t.Logf("serial console:\n%s", lastLines(string(log), 60))
-		}
-	}()
+	logSerialOnFailure(t, vm)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -145,21 +109,4 @@ func TestQemuBoot(t *testing.T) {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -30,15 +30,7 @@ const qemuHostAddr = "10.0.2.2"
 // bundle, the way a box trusts a real channel's), asks for a check, and
 // sees version 2 installed, booted on trial and blessed.
 func TestQemuChannel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: builds an image and boots it under qemu")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces and tap devices")
-	}
-	if err := qemu.Available(); err != nil {
-		t.Skip(err.Error())
-	}
+	skipUnlessQemu(t, "builds an image and boots it under qemu")
 	board, err := boards.Lookup("qemu-amd64")
 	if err != nil {
 		t.Fatal(err)
@@ -89,48 +81,17 @@ func TestQemuChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uplinkTap, rackTap, err := l.UseTaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := lab.OpenTap(l.BoxNS, uplinkTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rack, err := lab.OpenTap(l.BoxNS, rackTap)
-	if err != nil {
-		t.Fatal(err)
-	}
 	httpsPort := freeTCPPort(t)
-	vm, err := qemu.Start(qemu.Options{Image: img, WorkDir: filepath.Join(work, "vm"),
-		Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Uplink: up, Rack: rack,
-		Output: &tLog{t: t, prefix: "vm: "}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Stop()
-		<-vm.Done()
-		up.Close()
-		rack.Close()
-	})
+	vm := useLabTaps(t, l).boot(qemu.Options{Image: img, WorkDir: filepath.Join(work, "vm"),
+		Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Output: &tLog{t: t, prefix: "vm: "}})
 	ui := newUIClient(t, fmt.Sprintf("https://127.0.0.1:%d", httpsPort), nil)
-	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
-	ui.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
-	ui.firstRun("channel-test-password", setupCodeIn(t, serialText(vm)))
-	ui.hc.Timeout = 20 * time.Second
+	ui.firstBoot(vm, "channel-test-password")
 	ui.waitStatus(3*time.Minute, "v1 blessed", func(s updateStatus) bool { return s.RunningVersion == 1 && s.Blessed }, serialTail(vm, 40))
 
-	var cfg struct {
-		Settings map[string]any `json:"settings"`
-	}
-	if err := json.Unmarshal(ui.mustDo("GET", "/api/config", "", http.StatusOK), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Settings["update_channel"] = base + "/stable.index"
-	cfg.Settings["update_mode"] = "install"
-	body, _ := json.Marshal(cfg.Settings)
-	ui.mustDo("PUT", "/api/settings", string(body), http.StatusOK)
+	ui.changeSettings(func(s map[string]any) {
+		s["update_channel"] = base + "/stable.index"
+		s["update_mode"] = "install"
+	})
 
 	ui.hc.Timeout = 10 * time.Minute // the box downloads and writes the slot before it answers
 	var chk struct{ Outcome, Reason string }

@@ -50,15 +50,7 @@ func TestQemuIntelNICs(t *testing.T) {
 }
 
 func testQemuIntelNIC(t *testing.T, nic qemu.NIC) {
-	if testing.Short() {
-		t.Skip("-short: boots the image under qemu")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces and tap devices")
-	}
-	if err := qemu.Available(); err != nil {
-		t.Skip(err.Error())
-	}
+	skipUnlessQemu(t, "boots the image under qemu")
 	if err := nic.Supported(); err != nil {
 		t.Skip(err.Error())
 	}
@@ -75,41 +67,9 @@ func testQemuIntelNIC(t *testing.T, nic qemu.NIC) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uplinkTap, rackTap, err := l.UseTaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	upFile, err := lab.OpenTap(l.BoxNS, uplinkTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer upFile.Close()
-	rackFile, err := lab.OpenTap(l.BoxNS, rackTap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rackFile.Close()
-
-	// The VM's folder (serial console log) is kept when the test fails.
-	vmDir, err := os.MkdirTemp("", "rackwall-qemu-intel-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serial console log kept in %s", vmDir)
-			return
-		}
-		os.RemoveAll(vmDir)
-	})
 	httpsPort := freeTCPPort(t)
-	vm, err := qemu.Start(qemu.Options{Image: img, WorkDir: vmDir, NIC: nic,
-		Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}},
-		Uplink:   upFile, Rack: rackFile, Output: &tLog{t: t, prefix: "qemu: "}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Stop() })
+	vm := useLabTaps(t, l).boot(qemu.Options{Image: img, WorkDir: keptVMDir(t, "rackwall-qemu-intel-"), NIC: nic,
+		Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Output: &tLog{t: t, prefix: "qemu: "}})
 	t.Logf("%s: qemu with -accel %v, every port an emulated %s", intelBoard, vm.Accel, nic)
 
 	// Client → s1 and back, as soon as the box carries anything.
@@ -192,39 +152,6 @@ func boundInterface(kernelLog, driver, mac string) (string, error) {
 		return names[0], nil
 	}
 	return "", fmt.Errorf("the kernel log shows the %s card with MAC %s more than once: %v", driver, mac, names)
-}
-
-// fragmentsAtClient has s1 send fragmentScript's malformed and good
-// fragmented datagrams to the client and counts the fragments of each that
-// arrive there.
-func fragmentsAtClient(t *testing.T, l *lab.Lab) (bad, good int) {
-	t.Helper()
-	c, err := l.StartCapture(l.ClientNS, l.ClientIf, "ip and (ip[4:2] = 0x4242 or ip[4:2] = 0x4343)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := l.Exec(l.Server(1), "/usr/bin/python3", "-c", fragmentScript, l.ServerIf[0],
-		l.MAC(l.ServerIf[0]).String(), l.MAC(l.ClientIf).String(), lab.ServerV4(1).String(), lab.ClientV4.String())
-	if err != nil {
-		t.Fatalf("scapy: %v\n%s", err, out)
-	}
-	time.Sleep(2 * time.Second)
-	pkts, err := c.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pkts {
-		if len(p.Data) < 20 {
-			continue
-		}
-		switch uint16(p.Data[18])<<8 | uint16(p.Data[19]) {
-		case 0x4242:
-			bad++
-		case 0x4343:
-			good++
-		}
-	}
-	return bad, good
 }
 
 // boundInterface reads the interface name off the driver's own line for

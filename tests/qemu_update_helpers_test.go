@@ -62,8 +62,9 @@ func slotParts(t *testing.T, b boards.Board, version int, keys updateKeys, appAr
 	return parts
 }
 
-// writeBundle signs parts as a bundle of board/version into a file.
-func writeBundle(t *testing.T, path string, key ed25519.PrivateKey, board string, version int64, kernel []byte, tmpl string, root []byte) string {
+// signBundle signs a kernel, a boot entry template and a root as the
+// bundle of board and version.
+func signBundle(t *testing.T, key ed25519.PrivateKey, board string, version int64, kernel []byte, tmpl string, root []byte) []byte {
 	t.Helper()
 	src := func(name string, data []byte) bundle.Source {
 		return bundle.Source{Name: name, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
@@ -74,7 +75,13 @@ func writeBundle(t *testing.T, path string, key ed25519.PrivateKey, board string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	return buf.Bytes()
+}
+
+// writeBundle signs parts as a bundle of board/version into a file.
+func writeBundle(t *testing.T, path string, key ed25519.PrivateKey, board string, version int64, kernel []byte, tmpl string, root []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, signBundle(t, key, board, version, kernel, tmpl, root), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path

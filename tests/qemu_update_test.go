@@ -32,15 +32,7 @@ import (
 //	  kernel panics at boot (init= missing, panic=10) runs out of tries and
 //	  the box ends on v2.
 func TestQemuUpdate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: boots the image under qemu, several times")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces and tap devices")
-	}
-	if err := qemu.Available(); err != nil {
-		t.Skip(err.Error())
-	}
+	skipUnlessQemu(t, "boots the image under qemu, several times")
 	lab.RequireTools(t, "hping3")
 	board, err := boards.Lookup("qemu-amd64")
 	if err != nil {
@@ -65,57 +57,24 @@ func TestQemuUpdate(t *testing.T) {
 	}
 	push := buildPushCommand(t, work)
 
-	uplinkTap, rackTap := "", ""
 	l, err := lab.NewFor(t, lab.Options{Logf: func(string, ...any) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	uplinkTap, rackTap, err = l.UseTaps()
-	if err != nil {
-		t.Fatal(err)
-	}
+	taps := useLabTaps(t, l)
 	httpsPort := freeTCPPort(t)
 	box := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
-	// A tap can be attached once: the old VM's descriptors are closed when
-	// it is powered off, before the next VM opens them again.
-	taps := map[*qemu.VM][2]*os.File{}
-	powerOff := func(vm *qemu.VM) {
-		vm.Stop()
-		<-vm.Done()
-		for _, f := range taps[vm] {
-			f.Close()
-		}
-		delete(taps, vm)
-	}
 	boot := func(name string) *qemu.VM {
 		t.Helper()
-		up, err := lab.OpenTap(l.BoxNS, uplinkTap)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rack, err := lab.OpenTap(l.BoxNS, rackTap)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vm, err := qemu.Start(qemu.Options{Image: img, WorkDir: filepath.Join(work, name),
-			Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Uplink: up, Rack: rack,
-			Output: &tLog{t: t, prefix: name + ": "}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		taps[vm] = [2]*os.File{up, rack}
-		t.Cleanup(func() { powerOff(vm) })
-		return vm
+		return taps.boot(qemu.Options{Image: img, WorkDir: filepath.Join(work, name),
+			Forwards: []qemu.Forward{{Host: httpsPort, Guest: 443}}, Output: &tLog{t: t, prefix: name + ": "}})
 	}
 
 	// --- VM 1 ---
 	vm := boot("vm1")
 	ui := newUIClient(t, box, nil)
-	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))
 	password := "update-test-password"
-	ui.hc.Timeout = 2 * time.Minute // bcrypt under software emulation
-	ui.firstRun(password, setupCodeIn(t, serialText(vm)))
-	ui.hc.Timeout = 20 * time.Second
+	ui.firstBoot(vm, password)
 	pwFile := writeTempFile(t, "pw", password+"\n")
 	// The side door: gokrazy's /update/root and /reboot answer only as
 	// rackwall's own (authenticated) UI, never as gokrazy's handlers.
@@ -168,7 +127,7 @@ func TestQemuUpdate(t *testing.T) {
 	cutAt := ui.waitStatus(5*time.Minute, "writing slot B", func(s updateStatus) bool {
 		return s.Progress.Phase == "writing" && s.Progress.Done > 0
 	}, serialTail(vm, 40))
-	powerOff(vm)
+	taps.powerOff(vm)
 	t.Logf("qemu killed while writing slot B (%d of %d bytes)", cutAt.Progress.Done, cutAt.Progress.Total)
 
 	// --- VM 2 ---
@@ -206,7 +165,7 @@ func TestQemuUpdate(t *testing.T) {
 	t.Logf("box-side duration upload→blessed: %.1fs", st.Last.DurationS)
 
 	// A power cycle keeps v2.
-	powerOff(vm)
+	taps.powerOff(vm)
 	vm = boot("vm3")
 	ui = newUIClient(t, box, nil)
 	ui.waitHealthy(5*time.Minute, serialTail(vm, 60))

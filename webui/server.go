@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rackwall/rackwall/webui/securityheaders"
 )
 
 // Options are what the UI is built from. Monitor, Config, Accounts, Events
@@ -111,29 +113,8 @@ func (srv *Server) Gatherer() prometheus.Gatherer { return srv.reg }
 
 // ServeHTTP serves the UI with the security headers every response carries.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	setSecurityHeaders(w.Header(), srv.secureCookies(r))
+	securityheaders.Set(w.Header(), srv.secureCookies(r))
 	srv.mux.ServeHTTP(w, r)
-}
-
-// contentSecurityPolicy allows nothing but the UI's own files: the pages
-// have no inline script or style (live.js and style.css are static files)
-// and the charts are inline SVG markup, not images from elsewhere.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
-	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-
-// hstsMaxAge is a year: browsers keep to HTTPS for the box's name. They
-// ignore the header on a connection whose certificate they had to be told
-// to accept, so a box with its self-signed certificate stays reachable.
-const hstsMaxAge = "max-age=31536000"
-
-func setSecurityHeaders(h http.Header, https bool) {
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	if https {
-		h.Set("Strict-Transport-Security", hstsMaxAge)
-	}
 }
 
 // SecurityHeaders gives every response of h the headers the UI's own
@@ -144,7 +125,7 @@ func setSecurityHeaders(h http.Header, https bool) {
 // its HTTP-to-HTTPS redirect carry them too.
 func SecurityHeaders(h http.Handler, https bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setSecurityHeaders(w.Header(), https || r.TLS != nil)
+		securityheaders.Set(w.Header(), https || r.TLS != nil)
 		h.ServeHTTP(w, r)
 	})
 }

@@ -106,13 +106,40 @@ func (fb *fakeBox) powerOn() (layout.Slot, int64) {
 	return e.Name.Slot, v
 }
 
-func (fb *fakeBox) agent(keys []ed25519.PublicKey, version int64) *Agent {
+// agentConfig is what every agent of the fake box is made from: its board,
+// the trusted keys and the running version, its state under perm, a reboot
+// a millisecond after it is asked for, and no log.
+func (fb *fakeBox) agentConfig(keys []ed25519.PublicKey, version int64) Config {
+	return Config{Board: fb.board, Keys: keys, RunningVersion: version, StateDir: filepath.Join(fb.dir, "perm"),
+		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// newAgent is New for the fake box; an error fails the test.
+func (fb *fakeBox) newAgent(c Config) *Agent {
 	fb.t.Helper()
-	a, err := New(Config{Board: fb.board, Keys: keys, RunningVersion: version, StateDir: filepath.Join(fb.dir, "perm"),
-		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PasswordConfirmed: testPasswordConfirmed, PasswordHeader: "X-Admin-Password"})
+	a, err := New(c)
 	mustNo(fb.t, err)
 	return a
+}
+
+// agent is an agent of the fake box that takes pushed updates: a
+// downgrade needs the admin password.
+func (fb *fakeBox) agent(keys []ed25519.PublicKey, version int64) *Agent {
+	fb.t.Helper()
+	c := fb.agentConfig(keys, version)
+	c.PasswordConfirmed, c.PasswordHeader = testPasswordConfirmed, "X-Admin-Password"
+	return fb.newAgent(c)
+}
+
+// installAndReboot installs through a the version of a bundle signed by
+// priv, which arms it for a trial boot, and waits until the box is asked to
+// reboot into it.
+func (fb *fakeBox) installAndReboot(a *Agent, priv ed25519.PrivateKey, version int64) {
+	fb.t.Helper()
+	if _, err := a.Install(context.Background(), bytes.NewReader(makeBundle(fb.t, priv, testBundle{version: version})), InstallOptions{}); err != nil {
+		fb.t.Fatal(err)
+	}
+	fb.waitReboot()
 }
 
 func (fb *fakeBox) waitReboot() string {
@@ -396,10 +423,7 @@ func TestAgentHealthFailFallsBack(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
 	a := fb.agent([]ed25519.PublicKey{pub}, 1)
-	if _, err := a.Install(context.Background(), bytes.NewReader(makeBundle(t, priv, testBundle{version: 2})), InstallOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fb.waitReboot()
+	fb.installAndReboot(a, priv, 2)
 	if slot, _ := fb.powerOn(); slot != layout.SlotB {
 		t.Fatal("no trial")
 	}
@@ -435,10 +459,7 @@ func TestAgentHealthFailFallsBack(t *testing.T) {
 	}
 	fb.noReboot()
 	// A retry works.
-	if _, err := a3.Install(context.Background(), bytes.NewReader(makeBundle(t, priv, testBundle{version: 2})), InstallOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fb.waitReboot()
+	fb.installAndReboot(a3, priv, 2)
 	if slot, _ := fb.powerOn(); slot != layout.SlotB {
 		t.Fatal("retry does not boot b")
 	}
@@ -448,10 +469,7 @@ func TestAgentTriesExhausted(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
 	a := fb.agent([]ed25519.PublicKey{pub}, 1)
-	if _, err := a.Install(context.Background(), bytes.NewReader(makeBundle(t, priv, testBundle{version: 2})), InstallOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fb.waitReboot()
+	fb.installAndReboot(a, priv, 2)
 	// The kernel panics three times: no agent runs.
 	for i := 0; i < DefaultTries; i++ {
 		if slot, _ := fb.powerOn(); slot != layout.SlotB {

@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -74,14 +72,29 @@ func (cs *channelServer) publish(t *testing.T, key ed25519.PrivateKey, seq int64
 	cs.put("/stable.index", data)
 }
 
+// newChannelListing serves a channel whose index (sequence 1, signed by
+// priv) lists one bundle, of version, at /b.
+func newChannelListing(t *testing.T, priv ed25519.PrivateKey, version int64) *channelServer {
+	t.Helper()
+	cs := newChannelServer(t)
+	cs.publish(t, priv, 1, cs.entryFor("/b", makeBundle(t, priv, testBundle{version: version}), version))
+	return cs
+}
+
+// followerAgent is an agent of fb trusting pub and running version that
+// can download from cs; it is not blessed yet and follows no channel.
+func (fb *fakeBox) followerAgent(cs *channelServer, pub ed25519.PublicKey, version int64) *Agent {
+	fb.t.Helper()
+	c := fb.agentConfig([]ed25519.PublicKey{pub}, version)
+	c.Fetcher = &Fetcher{AllowLoopback: true, RootCAs: tlsRoots(cs.srv)}
+	return fb.newAgent(c)
+}
+
 // channelAgent is a blessed agent of fb running version, following cs.
 func channelAgent(t *testing.T, fb *fakeBox, cs *channelServer, pub ed25519.PublicKey, version int64, notify bool) *Agent {
 	t.Helper()
-	a, err := New(Config{Board: fb.board, Keys: []ed25519.PublicKey{pub}, RunningVersion: version, StateDir: filepath.Join(fb.dir, "perm"),
-		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Fetcher: &Fetcher{AllowLoopback: true, RootCAs: tlsRoots(cs.srv)}})
-	mustNo(t, err)
-	_, err = a.AfterBoot(context.Background(), healthy, time.Second)
+	a := fb.followerAgent(cs, pub, version)
+	_, err := a.AfterBoot(context.Background(), healthy, time.Second)
 	mustNo(t, err)
 	a.SetChannel(ChannelSettings{URL: cs.url("/stable.index"), Interval: time.Hour, NotifyOnly: notify})
 	return a
@@ -239,17 +252,14 @@ func TestChannelRefusesAndWritesNothing(t *testing.T) {
 func TestChannelNeverRetriesAFallBack(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
-	cs := newChannelServer(t)
-	cs.publish(t, priv, 1, cs.entryFor("/b", makeBundle(t, priv, testBundle{version: 6}), 6))
+	cs := newChannelListing(t, priv, 6)
 	a := channelAgent(t, fb, cs, pub, 5, false)
 	if chk := a.CheckChannel(context.Background()); chk.Outcome != ChannelInstalled {
 		t.Fatalf("check %+v", chk)
 	}
 	fb.waitReboot()
 	fb.powerOn()
-	a2, err := New(Config{Board: fb.board, Keys: []ed25519.PublicKey{pub}, RunningVersion: 6, StateDir: filepath.Join(fb.dir, "perm"),
-		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	mustNo(t, err)
+	a2 := fb.newAgent(fb.agentConfig([]ed25519.PublicKey{pub}, 6))
 	sick := func(context.Context) error { return errors.New("dataplane never forwarded") }
 	if rep, err := a2.AfterBoot(context.Background(), sick, 50*time.Millisecond); err != nil || !rep.Reboot {
 		t.Fatalf("trial: %+v %v", rep, err)
@@ -303,8 +313,7 @@ func TestChannelSchedule(t *testing.T) {
 	}
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
-	cs := newChannelServer(t)
-	cs.publish(t, priv, 1, cs.entryFor("/b", makeBundle(t, priv, testBundle{version: 5}), 5))
+	cs := newChannelListing(t, priv, 5)
 	a := channelAgent(t, fb, cs, pub, 5, false)
 	const interval = 150 * time.Millisecond
 	a.SetChannel(ChannelSettings{URL: cs.url("/stable.index"), Interval: interval})
@@ -349,8 +358,7 @@ func TestChannelSchedule(t *testing.T) {
 func TestChannelCheckAPI(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
-	cs := newChannelServer(t)
-	cs.publish(t, priv, 1, cs.entryFor("/b", makeBundle(t, priv, testBundle{version: 5}), 5))
+	cs := newChannelListing(t, priv, 5)
 	a := channelAgent(t, fb, cs, pub, 5, false)
 	code, out := post(t, a.Handler(), "/api/update/channel/check", nil, "")
 	if code != http.StatusOK || out["outcome"] != ChannelUpToDate {
@@ -369,10 +377,7 @@ func TestFellBackAfterTriesExhausted(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
 	a := fb.agent([]ed25519.PublicKey{pub}, 1)
-	if _, err := a.Install(context.Background(), bytes.NewReader(makeBundle(t, priv, testBundle{version: 2})), InstallOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fb.waitReboot()
+	fb.installAndReboot(a, priv, 2)
 	for range DefaultTries {
 		fb.powerOn()
 	}
@@ -392,12 +397,8 @@ func TestFellBackAfterTriesExhausted(t *testing.T) {
 func TestChannelNotCheckedBeforeBlessed(t *testing.T) {
 	fb := newFakeBox(t)
 	pub, priv := keys(t)
-	cs := newChannelServer(t)
-	cs.publish(t, priv, 1, cs.entryFor("/b", makeBundle(t, priv, testBundle{version: 6}), 6))
-	a, err := New(Config{Board: fb.board, Keys: []ed25519.PublicKey{pub}, RunningVersion: 5, StateDir: filepath.Join(fb.dir, "perm"),
-		Machine: fb, RebootDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Fetcher: &Fetcher{AllowLoopback: true, RootCAs: tlsRoots(cs.srv)}})
-	mustNo(t, err)
+	cs := newChannelListing(t, priv, 6)
+	a := fb.followerAgent(cs, pub, 5)
 	a.SetChannel(ChannelSettings{URL: cs.url("/stable.index"), Interval: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -409,7 +410,7 @@ func TestChannelNotCheckedBeforeBlessed(t *testing.T) {
 		t.Fatalf("%d checks before the slot was blessed", n)
 	}
 	// Once blessed, it checks (and installs).
-	_, err = a.AfterBoot(context.Background(), healthy, time.Second)
+	_, err := a.AfterBoot(context.Background(), healthy, time.Second)
 	mustNo(t, err)
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

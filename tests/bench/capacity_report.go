@@ -6,79 +6,39 @@ import (
 	"strings"
 )
 
+// figures are the cell's measured values, the ones medianRounds takes the
+// median of.
+func (c *capCell) figures() []*float64 {
+	return []*float64{&c.offeredPPS, &c.deliveredPPS, &c.boxBusy, &c.nsPerFrame, &c.cpuNsPerFrame, &c.baselineBusy, &c.lostBehindPPS, &c.lostRingPPS, &c.lostTxPPS}
+}
+
 // medianCells reduces the capacity rounds to one cell per box, size and
-// flow count: the median of each figure. Every round measures the same
-// cells in the same order.
+// flow count.
 func medianCells(rounds [][]capCell) []capCell {
-	if len(rounds) == 0 {
-		return nil
-	}
-	out := make([]capCell, len(rounds[0]))
-	for i := range out {
-		var cs []capCell
-		for _, r := range rounds {
-			if i < len(r) {
-				cs = append(cs, r[i])
-			}
-		}
-		m := func(v func(capCell) float64) float64 {
-			vs := make([]float64, len(cs))
-			for j, c := range cs {
-				vs[j] = v(c)
-			}
-			return median(vs)
-		}
-		c := capCell{box: cs[0].box, size: cs[0].size, flows: cs[0].flows}
-		c.offeredPPS = m(func(c capCell) float64 { return c.offeredPPS })
-		c.deliveredPPS = m(func(c capCell) float64 { return c.deliveredPPS })
-		c.boxBusy = m(func(c capCell) float64 { return c.boxBusy })
-		c.nsPerFrame = m(func(c capCell) float64 { return c.nsPerFrame })
-		c.cpuNsPerFrame = m(func(c capCell) float64 { return c.cpuNsPerFrame })
-		c.baselineBusy = m(func(c capCell) float64 { return c.baselineBusy })
-		c.lostBehindPPS = m(func(c capCell) float64 { return c.lostBehindPPS })
-		c.lostRingPPS = m(func(c capCell) float64 { return c.lostRingPPS })
-		c.lostTxPPS = m(func(c capCell) float64 { return c.lostTxPPS })
-		c.hasBoxCounters = cs[0].hasBoxCounters
-		out[i] = c
-	}
-	return out
+	return medianRounds(rounds, (*capCell).figures, func(cs []capCell) capCell {
+		return capCell{box: cs[0].box, size: cs[0].size, flows: cs[0].flows, hasBoxCounters: cs[0].hasBoxCounters}
+	})
+}
+
+// figures are the row's measured values, the ones medianRounds takes the
+// median of.
+func (r *tcpRow) figures() []*float64 {
+	return []*float64{&r.bps, &r.cpuPerGbit, &r.truncated, &r.txDrops}
 }
 
 // medianTCP does the same for the TCP rows. A row that failed in any
 // round keeps the failure, so a median never hides that a box could not
 // carry the traffic; the counters of what it dropped are the medians.
 func medianTCP(rounds [][]tcpRow) []tcpRow {
-	if len(rounds) == 0 {
-		return nil
-	}
-	out := make([]tcpRow, len(rounds[0]))
-	for i := range out {
-		var rs []tcpRow
-		for _, r := range rounds {
-			if i < len(r) {
-				rs = append(rs, r[i])
-			}
-		}
-		m := func(v func(tcpRow) float64) float64 {
-			vs := make([]float64, len(rs))
-			for j, r := range rs {
-				vs[j] = v(r)
-			}
-			return median(vs)
-		}
+	return medianRounds(rounds, (*tcpRow).figures, func(rs []tcpRow) tcpRow {
 		r := tcpRow{profile: rs[0].profile, box: rs[0].box, streams: rs[0].streams}
-		r.bps = m(func(r tcpRow) float64 { return r.bps })
-		r.cpuPerGbit = m(func(r tcpRow) float64 { return r.cpuPerGbit })
-		r.truncated = m(func(r tcpRow) float64 { return r.truncated })
-		r.txDrops = m(func(r tcpRow) float64 { return r.txDrops })
 		for _, x := range rs {
 			if x.failed != "" {
 				r.failed = x.failed
 			}
 		}
-		out[i] = r
-	}
-	return out
+		return r
+	})
 }
 
 // kernelCell finds the kernel bridge's cell of the same size and flow

@@ -2,45 +2,54 @@ package main
 
 import "slices"
 
-// medianColumns reduces rounds of measurements to one column per box: the
+// medianRounds reduces rounds of measurements to one row per position: the
 // median of each figure over the rounds, so one round disturbed by the rest
-// of the machine moves the report less than an average would. Peak RSS is
-// the highest any round saw.
-func medianColumns(rounds [][]column) []column {
+// of the machine moves the report less than an average would. Every round
+// measures the same rows in the same order; a round cut short gives only the
+// rows it has. figures names a row's measured values; keep builds the row
+// from that position's rows of every round, with its labels and whatever is
+// not a median, before the figures are filled in.
+func medianRounds[T any](rounds [][]T, figures func(*T) []*float64, keep func(same []T) T) []T {
 	if len(rounds) == 0 {
 		return nil
 	}
-	out := make([]column, len(rounds[0]))
-	for b := range out {
-		var cs []column
+	out := make([]T, len(rounds[0]))
+	for i := range out {
+		var same []T
 		for _, r := range rounds {
-			if b < len(r) {
-				cs = append(cs, r[b])
+			if i < len(r) {
+				same = append(same, r[i])
 			}
 		}
-		m := func(v func(column) float64) float64 {
-			vs := make([]float64, len(cs))
-			for i, c := range cs {
-				vs[i] = v(c)
+		row := keep(same)
+		for f, dst := range figures(&row) {
+			vs := make([]float64, len(same))
+			for j := range same {
+				vs[j] = *figures(&same[j])[f]
 			}
-			return median(vs)
+			*dst = median(vs)
 		}
+		out[i] = row
+	}
+	return out
+}
+
+// figures are the column's measured values, the ones medianRounds takes the
+// median of.
+func (c *column) figures() []*float64 {
+	return []*float64{&c.tcp1, &c.tcp2, &c.cpuPerGbit, &c.udpPPS, &c.udpLoss, &c.udpGotPS, &c.lostRing, &c.lostTx, &c.lostRcvbuf}
+}
+
+// medianColumns reduces rounds of measurements to one column per box. Peak
+// RSS is the highest any round saw.
+func medianColumns(rounds [][]column) []column {
+	return medianRounds(rounds, (*column).figures, func(cs []column) column {
 		c := column{name: cs[0].name, hasBoxCounters: cs[0].hasBoxCounters}
-		c.tcp1 = m(func(c column) float64 { return c.tcp1 })
-		c.tcp2 = m(func(c column) float64 { return c.tcp2 })
-		c.cpuPerGbit = m(func(c column) float64 { return c.cpuPerGbit })
-		c.udpPPS = m(func(c column) float64 { return c.udpPPS })
-		c.udpLoss = m(func(c column) float64 { return c.udpLoss })
-		c.udpGotPS = m(func(c column) float64 { return c.udpGotPS })
-		c.lostRing = m(func(c column) float64 { return c.lostRing })
-		c.lostTx = m(func(c column) float64 { return c.lostTx })
-		c.lostRcvbuf = m(func(c column) float64 { return c.lostRcvbuf })
 		for _, x := range cs {
 			c.rss = max(c.rss, x.rss)
 		}
-		out[b] = c
-	}
-	return out
+		return c
+	})
 }
 
 // median of vs (which it sorts); the mean of the middle two for an even count.
