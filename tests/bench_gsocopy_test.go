@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,11 +91,16 @@ func TestGSOCopyAgainstKernelBridge(t *testing.T) {
 		{"ringcopy", false, forwarder(ring)},
 		{"rackwall", false, forwarder(dataplane)},
 	}
-	if _, err := l.IperfServer(l.Server(1), 5201); err != nil {
-		t.Fatal(err)
-	}
 	report := "\n"
-	for _, b := range boxes {
+	for i, b := range boxes {
+		// A server of its own for each box: stopping a box right after
+		// its run can cut the end of the iperf3 control exchange, and the
+		// server would then refuse the next run as "busy" until it timed
+		// out.
+		port := 5201 + i
+		if _, err := l.IperfServer(l.Server(1), port); err != nil {
+			t.Fatal(err)
+		}
 		if err := l.SetOffloads(b.offloads); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +108,7 @@ func TestGSOCopyAgainstKernelBridge(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", b.name, err)
 		}
-		r, err := l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-t", "3")
+		r, err := l.Iperf(l.ClientNS, lab.ServerV4(1).String(), "-p", strconv.Itoa(port), "-t", "3")
 		stop()
 		if err != nil {
 			t.Fatalf("%s: %v", b.name, err)
