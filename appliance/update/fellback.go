@@ -1,10 +1,6 @@
 package update
 
 import (
-	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 )
@@ -26,18 +22,8 @@ const maxFellBack = 64
 func (a *Agent) fellBackPath() string { return filepath.Join(a.cfg.StateDir, "fell-back.json") }
 
 func loadFellBack(path string) ([]int64, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var r fellBackRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, err
-	}
-	return r.Versions, nil
+	r, err := readState[fellBackRecord](path)
+	return r.Versions, err
 }
 
 // FellBackFrom lists the versions this box fell back from, oldest first.
@@ -66,11 +52,7 @@ func (a *Agent) noteFellBack(v int64) {
 	if len(next) > maxFellBack {
 		next = next[len(next)-maxFellBack:]
 	}
-	b, err := json.MarshalIndent(fellBackRecord{Versions: next}, "", "  ")
-	if err == nil {
-		err = writeAtomic(a.fellBackPath(), append(b, '\n'))
-	}
-	if err != nil {
+	if err := writeState(a.fellBackPath(), fellBackRecord{Versions: next}); err != nil {
 		a.cfg.Logger.Error("update: recording a version the box fell back from", "version", v, "err", err)
 		return
 	}

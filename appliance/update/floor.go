@@ -1,11 +1,7 @@
 package update
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -27,16 +23,9 @@ func (a *Agent) floorPath() string { return filepath.Join(a.cfg.StateDir, "versi
 
 // loadFloor reads the floor. A missing file is floor 0.
 func loadFloor(path string) (floorRecord, error) {
-	var f floorRecord
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return f, nil
-	}
+	f, err := readState[floorRecord](path)
 	if err != nil {
 		return f, err
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return floorRecord{}, err
 	}
 	if f.MinVersion < 0 {
 		return floorRecord{}, fmt.Errorf("negative minimum version %d", f.MinVersion)
@@ -75,11 +64,7 @@ func (a *Agent) raiseFloor(min, by int64) {
 		return
 	}
 	next := floorRecord{MinVersion: min, SetBy: by}
-	b, err := json.MarshalIndent(next, "", "  ")
-	if err == nil {
-		err = writeAtomic(a.floorPath(), append(b, '\n'))
-	}
-	if err != nil {
+	if err := writeState(a.floorPath(), next); err != nil {
 		a.cfg.Logger.Error("update: recording the version floor", "floor", min, "err", err)
 		return
 	}

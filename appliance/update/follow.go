@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -66,25 +64,10 @@ type channelRecord struct {
 func (a *Agent) channelPath() string { return filepath.Join(a.cfg.StateDir, "channel.json") }
 
 func loadChannelRecord(path string) (channelRecord, error) {
-	var r channelRecord
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return r, nil
-	}
-	if err != nil {
-		return r, err
-	}
-	err = json.Unmarshal(b, &r)
-	return r, err
+	return readState[channelRecord](path)
 }
 
-func (a *Agent) saveChannelRecord(r channelRecord) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeAtomic(a.channelPath(), append(b, '\n'))
-}
+func (a *Agent) saveChannelRecord(r channelRecord) error { return writeState(a.channelPath(), r) }
 
 // SetChannel takes on the channel settings; a change of URL or mode makes
 // the follower check soon instead of at the end of its current wait.

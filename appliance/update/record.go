@@ -43,24 +43,35 @@ type record struct {
 }
 
 func loadRecord(path string) (record, error) {
-	var r record
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return r, nil
-	}
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		// A damaged record must not stop the box from updating again;
-		// the caller logs it and starts fresh.
-		return record{}, err
-	}
-	return r, nil
+	// A damaged record must not stop the box from updating again; the
+	// caller logs the error and starts fresh.
+	return readState[record](path)
 }
 
-func saveRecord(path string, r record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func saveRecord(path string, r record) error { return writeState(path, r) }
+
+// readState decodes the agent's JSON state file at path. A missing file
+// is the zero value (nothing recorded yet); an unreadable or damaged one
+// is the zero value with the error, for the caller to log and start over.
+func readState[T any](path string) (T, error) {
+	var v T
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return v, nil
+	}
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// writeState replaces the JSON state file at path with v, atomically.
+func writeState(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
