@@ -202,11 +202,7 @@ func (w *worker) handle(rf *afpacket.Frame) {
 			f.Rewrite(w.pol)
 		}
 	}
-	if f.VNet != (packet.VNetHdr{}) {
-		w.transmitVNet(w.out, f)
-		return
-	}
-	w.transmit(w.out, f.Data)
+	w.transmit(w.out, afpacket.VNetHdr(f.VNet), f.Data, w.segs)
 }
 
 // judge is the filter's verdict on a reassembled datagram.
@@ -214,27 +210,17 @@ func (w *worker) judge(whole *packet.Frame, dir packet.Direction) reason.Reason 
 	return w.e.filt.Decide(whole, dir, w.now)
 }
 
-// transmitVNet is transmit for a frame with offload state: it leaves with
-// its virtio_net_hdr, and an aggregate counts as the segments it becomes.
-func (w *worker) transmitVNet(out uint8, f *packet.Frame) {
+// transmit queues a frame on this worker's queue of port out with its
+// offload state h (zero for a plain frame, which then leaves as by Send);
+// pump flushes it at the end of the batch. segs is how many wire frames
+// it stands for: an aggregate counts as the segments it becomes.
+func (w *worker) transmit(out uint8, h afpacket.VNetHdr, frame []byte, segs int) {
 	w.queued[out] = true
-	if err := w.queue(out).SendVNet(afpacket.VNetHdr(f.VNet), f.Data); err != nil {
+	if err := w.queue(out).SendVNet(h, frame); err != nil {
 		w.txErrors[out]++
 		return
 	}
-	w.txFrames[out] += uint64(w.segs)
-	w.txBytes[out] += uint64(len(f.Data))
-}
-
-// transmit queues a frame on this worker's queue of port out; pump flushes
-// it at the end of the batch.
-func (w *worker) transmit(out uint8, frame []byte) {
-	w.queued[out] = true
-	if err := w.queue(out).Send(frame); err != nil {
-		w.txErrors[out]++
-		return
-	}
-	w.txFrames[out]++
+	w.txFrames[out] += uint64(segs)
 	w.txBytes[out] += uint64(len(frame))
 }
 
@@ -281,7 +267,7 @@ func dirOf(port uint8) packet.Direction {
 func (s *fragSink) Release(port uint8, frame []byte) {
 	e := (*Engine)(s)
 	if w := e.fragCur; w != nil {
-		w.transmit(1-port, frame)
+		w.transmit(1-port, afpacket.VNetHdr{}, frame, 1)
 		return
 	}
 	// Only Submit completes datagrams; were that ever to change, the
